@@ -1,0 +1,59 @@
+"""imageworks-loader: a deterministic registry, selector, version lock, vision probe and metrics
+for a fleet of local OpenAI-compatible model servers.
+
+The package root stays import-light so the CLI starts fast: public names load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Loader": "services",
+    "Registry": "store",
+    "RegistryStore": "store",
+    "ModelEntry": "schema",
+    "Selection": "selection",
+    "Settings": "settings",
+    "StateDB": "state",
+    "aggregate_sha256": "integrity",
+    "hash_file": "integrity",
+    "normalise_capabilities": "capabilities",
+}
+_ERRORS = (
+    "ArtifactsMissing", "BackendError", "BackendNotServing", "BackendTimeout", "BackendUnavailable",
+    "CorruptArtifact", "ImageError", "ImagePathNotAllowed", "ImageTooLarge", "IntegrityError",
+    "InvalidName", "LoaderError", "LockTimeout", "LockViolation", "MissingCapabilities", "ModelNotFound",
+    "NoModelForRole", "NotAnImage", "RegistryError", "RegistryInvalid", "RegistryNotFound",
+    "RegistryWriteError", "RequestError", "UnknownCapability",
+)
+_EXPORTS.update({name: "errors" for name in _ERRORS})
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from .capabilities import normalise_capabilities
+    from .errors import *  # noqa: F403
+    from .integrity import aggregate_sha256, hash_file
+    from .schema import ModelEntry
+    from .selection import Selection
+    from .services import Loader
+    from .settings import Settings
+    from .state import StateDB
+    from .store import Registry, RegistryStore
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imageworks_loader' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

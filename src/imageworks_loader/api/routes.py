@@ -1,0 +1,163 @@
+"""HTTP routes: each parses the request, calls one Loader method and returns its result."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..services import Loader
+from ..store import Registry
+
+__all__ = ["ModelsCache", "router"]
+
+router = APIRouter()
+
+Name = Annotated[str, Field(min_length=1, max_length=256, description="Model name or alias.")]
+
+
+class SelectRequest(BaseModel):
+    """Give ``name`` (or an alias) or ``role``, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    role: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    require_capabilities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SelectRequest:
+        if (self.name is None) == (self.role is None):
+            raise ValueError("give exactly one of 'name' or 'role'")
+        return self
+
+
+class SelectResponse(BaseModel):
+    name: str
+    endpoint: str
+    backend: str
+    internal_model_id: str
+    capabilities: dict[str, bool]
+    locked: bool
+    deprecated: bool
+    display_name: str | None
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
+class VerifyResponse(BaseModel):
+    status: str
+    name: str
+    aggregate_sha256: str
+    files: int
+    bytes: int
+    seconds: float
+    locked: bool
+    changes: dict[str, list[str]]
+
+
+class ModelRow(BaseModel):
+    name: str
+    backend: str
+    capabilities: dict[str, bool]
+    locked: bool
+    vision_ok: bool | None
+    display_name: str | None
+    deprecated: bool
+    roles: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    models: int
+    reason: str | None = None
+
+
+class ModelsCache:
+    """Pre-serialised ``GET /v1/models`` bodies, rebuilt only when the registry snapshot changes."""
+
+    def __init__(self) -> None:
+        self._registry: Registry | None = None
+        self._bodies: dict[str | None, bytes] = {}
+        self._lock = threading.Lock()
+
+    def body(self, loader: Loader, registry: Registry, role: str | None) -> bytes:
+        with self._lock:
+            if registry is not self._registry:
+                self._registry, self._bodies = registry, {}
+            cached = self._bodies.get(role)
+        if cached is None:
+            rows = [m.to_dict() for m in loader.list_models(role, registry)]
+            cached = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+            with self._lock:
+                if registry is self._registry and len(self._bodies) < 256:
+                    self._bodies[role] = cached
+        return cached
+
+
+def _loader(request: Request) -> Loader:
+    return request.app.state.loader
+
+
+def _registry(request: Request) -> Registry:
+    registry, _stale = _loader(request).store.load_or_last_good()
+    return registry
+
+
+@router.get("/healthz", response_model=Health, tags=["health"])
+def healthz(request: Request) -> Health:
+    """Liveness, and whether the registry on disk is readable (``degraded`` says why not)."""
+    from ..errors import LoaderError
+
+    try:
+        registry, stale = _loader(request).store.load_or_last_good()
+    except LoaderError as exc:
+        return Health(status="degraded", models=0, reason=exc.message.split("\n")[0])
+    if stale is not None:
+        reason = getattr(stale, "message", str(stale))
+        return Health(status="degraded", models=len(registry.entries), reason=reason)
+    return Health(status="ok", models=len(registry.entries))
+
+
+@router.get("/v1/models", response_model=list[ModelRow], tags=["models"])
+def list_models(
+    request: Request,
+    role: Annotated[str | None, Query(max_length=128, description="Only models listing this role.")] = None,
+) -> Response:
+    """Every model, sorted by name, with canonical capabilities."""
+    registry = _registry(request)
+    body = request.app.state.models_cache.body(_loader(request), registry, role)
+    return Response(body, media_type="application/json")
+
+
+@router.post(
+    "/v1/select",
+    response_model=SelectResponse,
+    tags=["models"],
+    responses={404: {"description": "unknown model or no model for the role"},
+               409: {"description": "missing capability or lock violation"}},
+)
+def select(request: Request, body: SelectRequest) -> dict[str, Any]:
+    """Where to reach a model: endpoint, backend and the id the backend knows it by."""
+    chosen = _loader(request).select(
+        name=body.name, role=body.role, require=body.require_capabilities, registry=_registry(request)
+    )
+    return chosen.to_dict()
+
+
+@router.post(
+    "/v1/verify",
+    response_model=VerifyResponse,
+    tags=["integrity"],
+    responses={404: {"description": "unknown model"}, 409: {"description": "lock violation, with the file diff"},
+               422: {"description": "model files missing"}},
+)
+def verify(request: Request, body: VerifyRequest) -> dict[str, Any]:
+    """Rehash every file of the model, record the result, and check the lock."""
+    return _loader(request).verify(body.name).to_dict()

@@ -1,0 +1,263 @@
+"""The ``imageworks-loader`` command line: a thin Typer layer over :mod:`imageworks_loader.services`.
+
+Each command parses its options, calls one Loader method and prints a rich table (people) or JSON
+(``--json``, scripts). Errors become one clear line on stderr and an exit code: 0 success, 1 the
+operation failed, 2 usage error. Heavy imports (FastAPI, uvicorn, httpx, Pillow) happen inside the
+commands that need them so ``list`` and ``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..settings import DEFAULT_REGISTRY
+from ._errors import handle_errors
+from ._output import Out
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="imageworks-loader",
+    help="Deterministic registry, selection, version locks, vision probes and metrics for local model servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+NameArg = Annotated[str, typer.Argument(help="Model name or alias, as in the registry.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+class State:
+    """Per-invocation state: where the registry is, and a Loader built on first use."""
+
+    def __init__(self, registry: Path) -> None:
+        self.registry = registry
+        self._loader: Any = None
+
+    @property
+    def loader(self) -> Any:
+        if self._loader is None:
+            from ..services import Loader
+            from ..settings import Settings
+
+            settings = Settings.from_env(registry_path=self.registry)
+            self._loader = Loader(settings.registry_path, lock_timeout=settings.lock_timeout)
+        return self._loader
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    registry: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--registry",
+            envvar="IMAGEWORKS_REGISTRY",
+            help=f"Registry JSON file [default: {DEFAULT_REGISTRY}].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Deterministic registry, selection, version locks, vision probes and metrics for local model servers."""
+    ctx.obj = State(registry or DEFAULT_REGISTRY)
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.find_object(State)  # type: ignore[return-value]
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    role: Annotated[Optional[str], typer.Option("--role", help="Only models that list this role.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models with their backend, capabilities, lock and vision status.
+
+    Examples:
+      imageworks-loader list
+      imageworks-loader list --role caption --json
+    """
+    out = Out()
+    with handle_errors(out):
+        models = _state(ctx).loader.list_models(role)
+        if as_json:
+            out.json([m.to_dict() for m in models])
+            return
+        out.models_table(models, role=role)
+
+
+@app.command("select")
+def select(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(help="Model name or alias.", show_default=False)] = None,
+    role: Annotated[Optional[str], typer.Option("--role", help="Pick the best model for a role instead.")] = None,
+    require: Annotated[
+        Optional[list[str]],
+        typer.Option("--require", help="Required capability (repeatable): vision, tools, embedding, ..."),
+    ] = None,
+    require_vision: Annotated[bool, typer.Option("--require-vision", help="Same as --require vision.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve a model (by name, alias or role) to its endpoint, backend and internal model id.
+
+    Refuses a model that lacks a required capability, and a locked model whose files changed since its
+    last verify.
+
+    Examples:
+      imageworks-loader select qwen2.5-vl-7b-awq --require-vision
+      imageworks-loader select --role caption --require tools --json
+    """
+    out = Out()
+    if (name is None) == (role is None):
+        out.usage_error("give a model NAME or --role ROLE (exactly one).")
+    required = list(require or []) + (["vision"] if require_vision else [])
+    with handle_errors(out):
+        chosen = _state(ctx).loader.select(name=name, role=role, require=required)
+        if as_json:
+            out.json(chosen.to_dict())
+            return
+        out.selection(chosen)
+
+
+@app.command("verify")
+def verify(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
+    """Hash every file of a model, record the hashes, and check them against its lock.
+
+    Exit 1 with the changed, added and removed files when a locked model does not match.
+
+    Examples:
+      imageworks-loader verify qwen2.5-vl-7b-awq
+    """
+    out = Out()
+    with handle_errors(out), out.hash_progress("Verifying") as (on_start, progress):
+        result = _state(ctx).loader.verify(name, progress=progress, on_start=on_start)
+    if as_json:
+        out.json(result.to_dict())
+    else:
+        out.verified(result)
+
+
+@app.command("lock")
+def lock(
+    ctx: typer.Context,
+    name: NameArg,
+    set_expected: Annotated[
+        bool,
+        typer.Option("--set-expected", help="Fill an empty expected hash from the current files (hashes them)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lock a model: select then refuses it whenever its files drift from the lock.
+
+    Examples:
+      imageworks-loader lock qwen2.5-vl-7b-awq --set-expected
+    """
+    out = Out()
+    with handle_errors(out), out.hash_progress("Hashing") as (on_start, progress):
+        result = _state(ctx).loader.lock(name, set_expected=set_expected, progress=progress, on_start=on_start)
+    if as_json:
+        out.json(result.to_dict())
+    else:
+        out.lock_result(result)
+
+
+@app.command("unlock")
+def unlock(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
+    """Unlock a model; its expected hash is kept for a later re-lock.
+
+    Examples:
+      imageworks-loader unlock qwen2.5-vl-7b-awq
+    """
+    out = Out()
+    with handle_errors(out):
+        result = _state(ctx).loader.unlock(name)
+    if as_json:
+        out.json(result.to_dict())
+    else:
+        out.lock_result(result)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.", min=0, max=65535)] = 8765,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            help="Allow a non-loopback --host without IMAGEWORKS_API_TOKEN (anyone on the network can write).",
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs).
+
+    Binds 127.0.0.1 by default. A non-loopback address needs IMAGEWORKS_API_TOKEN or
+    --allow-unauthenticated.
+
+    Examples:
+      imageworks-loader serve
+      IMAGEWORKS_API_TOKEN=secret imageworks-loader serve --host 0.0.0.0 --port 8765
+    """
+    out = Out()
+    from ..settings import Settings
+
+    with handle_errors(out):
+        settings = Settings.from_env(registry_path=_state(ctx).registry)
+    if not _is_loopback(host) and not settings.api_token and not allow_unauthenticated:
+        out.usage_error(
+            f"refusing to bind {host} without IMAGEWORKS_API_TOKEN: anyone who can reach it could change the "
+            "registry. Set IMAGEWORKS_API_TOKEN, or pass --allow-unauthenticated if that is intended."
+        )
+    with handle_errors(out):
+        settings_loader_check(settings)
+        import uvicorn
+
+        from ..api.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=log_level == "debug",
+            timeout_graceful_shutdown=5,
+        )
+
+
+def settings_loader_check(settings: Any) -> None:
+    """Fail fast (exit 1, clear message) when the registry cannot be read at start-up."""
+    from ..services import Loader
+
+    Loader(settings.registry_path, lock_timeout=settings.lock_timeout).registry()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
+    sys.exit(0)

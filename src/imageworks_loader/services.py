@@ -1,0 +1,382 @@
+"""Use cases shared by the CLI and the API: list, select, verify, lock, unlock.
+
+A :class:`Loader` owns a registry store and its state database; adapters build one, call one method
+per request or command, and format the result. Nothing here prints or knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .capabilities import normalise_capabilities, parse_required
+from .errors import ArtifactsMissing, CorruptArtifact, InvalidName, LockViolation
+from .integrity import (
+    ArtifactFile,
+    aggregate_sha256,
+    content_address,
+    diff_files,
+    hash_files,
+    scan_artifacts,
+)
+from .schema import name_problem
+from .selection import Selection, select_by_name, select_by_role
+from .state import StateDB, state_path_for
+from .store import Registry, RegistryStore
+
+__all__ = ["LockResult", "Loader", "ModelSummary", "VerifyResult", "utc_now"]
+
+
+def utc_now() -> str:
+    """An ISO 8601 UTC timestamp, the format imageworks writes."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One row of ``list``: what a model is and what it can do."""
+
+    name: str
+    backend: str
+    capabilities: dict[str, bool]
+    locked: bool
+    vision_ok: bool | None
+    display_name: str | None
+    deprecated: bool
+    roles: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "capabilities": self.capabilities,
+            "locked": self.locked,
+            "vision_ok": self.vision_ok,
+            "display_name": self.display_name,
+            "deprecated": self.deprecated,
+            "roles": list(self.roles),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """A successful verify: the aggregate and what was hashed."""
+
+    name: str
+    aggregate_sha256: str
+    files: int
+    bytes: int
+    seconds: float
+    locked: bool
+    previously_recorded: bool
+    changes: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "name": self.name,
+            "aggregate_sha256": self.aggregate_sha256,
+            "files": self.files,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "locked": self.locked,
+            "changes": self.changes,
+        }
+
+
+@dataclass(frozen=True)
+class LockResult:
+    name: str
+    locked: bool
+    expected_aggregate_sha256: str | None
+    changed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "locked": self.locked,
+            "expected_aggregate_sha256": self.expected_aggregate_sha256,
+            "changed": self.changed,
+        }
+
+
+def summarise(entry: Any) -> ModelSummary:
+    vision = entry.probes.vision
+    return ModelSummary(
+        name=entry.name,
+        backend=entry.backend,
+        capabilities=normalise_capabilities(entry.capabilities),
+        locked=entry.locked,
+        vision_ok=vision.vision_ok if vision is not None else None,
+        display_name=entry.display_name,
+        deprecated=entry.deprecated,
+        roles=tuple(entry.roles),
+    )
+
+
+def check_request_name(name: object) -> str:
+    """Refuse names that no entry could have (empty, ``../``, control characters) before any lookup."""
+    problem = name_problem(name, alias=True)
+    if problem:
+        raise InvalidName(str(name)[:200], problem)
+    return name  # type: ignore[return-value]
+
+
+class Loader:
+    """The registry, its state database and the use cases over them."""
+
+    def __init__(
+        self,
+        registry_path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 10.0,
+        hash_workers: int | None = None,
+    ) -> None:
+        self.store = RegistryStore(registry_path, lock_timeout=lock_timeout)
+        self.state = StateDB(state_path_for(self.store.path))
+        self.hash_workers = hash_workers
+
+    @property
+    def registry_path(self) -> Path:
+        return self.store.path
+
+    def registry(self) -> Registry:
+        return self.store.load()
+
+    # ------------------------------------------------------------------ list / select
+
+    def list_models(self, role: str | None = None, registry: Registry | None = None) -> list[ModelSummary]:
+        """Every entry (or those listing ``role``), sorted by name bytes."""
+        registry = registry or self.store.load()
+        entries = [e for e in registry.entries if role is None or role in e.roles]
+        entries.sort(key=lambda e: e.name.encode("utf-8"))
+        return [summarise(e) for e in entries]
+
+    def select(
+        self,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        require: Sequence[str] = (),
+        registry: Registry | None = None,
+    ) -> Selection:
+        """Resolve a name/alias or a role to an endpoint; refuse gaps and drifted locked models."""
+        if (name is None) == (role is None):
+            raise InvalidName(str(name or role or ""), "give exactly one of a name or a role")
+        required = parse_required(require)
+        registry = registry or self.store.load()
+        if name is not None:
+            chosen = select_by_name(registry, check_request_name(name), required)
+        else:
+            chosen = select_by_role(registry, role or "", required)
+        if chosen.locked:
+            self.check_lock_fingerprints(registry.get(chosen.name))
+        return chosen
+
+    def check_lock_fingerprints(self, entry: Any) -> None:
+        """A locked model is usable only while its files match the last verify (stat only, no hashing)."""
+        name = entry.name
+        aggregate, recorded = self.state.verified(name)
+        verify_hint = f"Run 'imageworks-loader verify {name}'."
+        if aggregate is None:
+            raise LockViolation(name, reason="it has not been verified on this machine", hint=verify_hint)
+        reference = self._lock_reference(entry)
+        if reference and reference != aggregate:
+            raise LockViolation(
+                name,
+                reason="the lock's expected hash is not the one the last verify saw",
+                expected=reference,
+                actual=aggregate,
+                hint=verify_hint,
+            )
+        try:
+            files, dangling = self._scan(entry)
+        except ArtifactsMissing as exc:
+            raise LockViolation(name, reason=exc.message.rstrip("."), hint=verify_hint) from None
+        current = {f.path: f.fingerprint for f in files}
+        for path in dangling:
+            current.pop(path, None)
+        diff = diff_files(recorded, current)
+        if diff:
+            raise LockViolation(
+                name, changed=diff.changed, added=diff.added, removed=diff.removed,
+                hint=f"Files changed since the last verify. {verify_hint}",
+            )
+
+    @staticmethod
+    def _lock_reference(entry: Any) -> str | None:
+        return entry.version_lock.expected_aggregate_sha256 or entry.artifacts.aggregate_sha256
+
+    # ------------------------------------------------------------------ integrity
+
+    def _scan(self, entry: Any) -> tuple[list[ArtifactFile], list[str]]:
+        model_path = (entry.backend_config.model_path or "").strip()
+        if not model_path:
+            raise ArtifactsMissing(
+                entry.name, "backend_config.model_path is not set; add the model's folder to the entry"
+            )
+        if "://" in model_path or model_path.startswith(("ollama:", "hf:")):
+            raise ArtifactsMissing(
+                entry.name,
+                f"model_path {model_path!r} is not a local folder; set it to the folder holding the files",
+            )
+        path = Path(model_path).expanduser()
+        if not path.is_absolute():
+            path = self.store.path.parent.resolve() / path  # relative to the registry, not the cwd
+        try:
+            files, dangling = scan_artifacts(path)
+        except FileNotFoundError:
+            raise ArtifactsMissing(entry.name, f"model_path {model_path} does not exist") from None
+        except NotADirectoryError:
+            raise ArtifactsMissing(entry.name, f"model_path {model_path} is not a folder or file") from None
+        except PermissionError:
+            raise ArtifactsMissing(entry.name, f"model_path {model_path} is not readable") from None
+        if not files:
+            raise ArtifactsMissing(entry.name, f"model_path {model_path} holds no files")
+        return files, dangling
+
+    def verify(
+        self,
+        name: str,
+        *,
+        progress: Callable[[int], None] | None = None,
+        on_start: Callable[[int, int], None] | None = None,
+    ) -> VerifyResult:
+        """Rehash every file, check content addresses and the lock, and record the result.
+
+        On any failure nothing is recorded, so a drifted locked model stays refused by select.
+        ``on_start(files, bytes)`` is called once the artifact set is known (for progress bars).
+        """
+        from .schema import ModelEntry
+
+        check_request_name(name)
+        entry = self.store.load().get(name)
+        name = entry.name
+        started = time.perf_counter()
+        files, dangling = self._scan(entry)
+        if dangling:
+            raise ArtifactsMissing(name, f"broken symlinks: {', '.join(dangling[:10])}")
+        total = sum(f.fingerprint.size for f in files)
+        if on_start is not None:
+            on_start(len(files), total)
+        try:
+            hashes = hash_files(files, workers=self.hash_workers, progress=progress)
+        except FileNotFoundError as exc:
+            raise ArtifactsMissing(name, f"a file disappeared while hashing ({exc.filename})") from None
+        except PermissionError as exc:
+            raise ArtifactsMissing(name, f"a file is not readable ({exc.filename})") from None
+        after, _ = self._scan(entry)
+        moved = diff_files({f.path: f.fingerprint for f in files}, {f.path: f.fingerprint for f in after})
+        if moved:
+            raise LockViolation(
+                name, changed=moved.changed, added=moved.added, removed=moved.removed,
+                reason="files changed while they were being hashed",
+                hint="Files changed during verify; wait for copies to finish and run verify again.",
+            )
+        corrupt = [
+            (f.path, expected, hashes[f.path])
+            for f in files
+            if (expected := content_address(f.abspath)) and expected != hashes[f.path]
+        ]
+        if corrupt:
+            raise CorruptArtifact(name, corrupt)
+        aggregate = aggregate_sha256(hashes)
+        outcome: dict[str, Any] = {}
+
+        def record(raw: dict[str, Any]) -> None:
+            current = ModelEntry.model_validate(raw)  # the entry as it is on disk now, under the lock
+            recorded = {f.path: f.sha256 for f in current.artifacts.files if f.sha256}
+            diff = diff_files(recorded, hashes) if recorded else None
+            reference = self._lock_reference(current)
+            if current.locked and reference and reference != aggregate:
+                raise LockViolation(
+                    name,
+                    changed=diff.changed if diff else (),
+                    added=diff.added if diff else (),
+                    removed=diff.removed if diff else (),
+                    reason="" if diff else "the aggregate differs from the lock",
+                    expected=reference,
+                    actual=aggregate,
+                    hint=f"If the new files are intended, run 'imageworks-loader unlock {name}', "
+                    f"verify, then lock again with --set-expected.",
+                )
+            artifacts = raw.get("artifacts") if isinstance(raw.get("artifacts"), dict) else {}
+            artifacts["aggregate_sha256"] = aggregate
+            artifacts["files"] = [{"path": p, "sha256": hashes[p]} for p in sorted(hashes, key=_path_key)]
+            raw["artifacts"] = artifacts
+            lock = raw.get("version_lock") if isinstance(raw.get("version_lock"), dict) else {
+                "locked": False, "expected_aggregate_sha256": None,
+            }
+            lock["last_verified"] = utc_now()
+            raw["version_lock"] = lock
+            outcome["locked"] = current.locked
+            outcome["diff"] = diff
+
+        self.store.update_entry(name, record)
+        self.state.record_verified(name, aggregate, {f.path: (f.fingerprint, hashes[f.path]) for f in files})
+        diff = outcome["diff"]
+        return VerifyResult(
+            name=name,
+            aggregate_sha256=aggregate,
+            files=len(files),
+            bytes=total,
+            seconds=time.perf_counter() - started,
+            locked=outcome["locked"],
+            previously_recorded=diff is not None,
+            changes={"changed": list(diff.changed), "added": list(diff.added), "removed": list(diff.removed)}
+            if diff
+            else {},
+        )
+
+    def lock(
+        self,
+        name: str,
+        *,
+        set_expected: bool = False,
+        progress: Callable[[int], None] | None = None,
+        on_start: Callable[[int, int], None] | None = None,
+    ) -> LockResult:
+        """Set ``locked``; with ``set_expected``, fill an empty expected hash from the current files."""
+        check_request_name(name)
+        entry = self.store.load().get(name)
+        expected = entry.version_lock.expected_aggregate_sha256
+        fresh = None
+        if set_expected and not expected:
+            fresh = self.verify(entry.name, progress=progress, on_start=on_start).aggregate_sha256
+
+        def change(raw: dict[str, Any]) -> LockResult:
+            lock = raw.get("version_lock") if isinstance(raw.get("version_lock"), dict) else {
+                "locked": False, "expected_aggregate_sha256": None, "last_verified": None,
+            }
+            before = (lock.get("locked"), lock.get("expected_aggregate_sha256"))
+            lock["locked"] = True
+            if fresh and not lock.get("expected_aggregate_sha256"):
+                lock["expected_aggregate_sha256"] = fresh
+            raw["version_lock"] = lock
+            after = (lock["locked"], lock.get("expected_aggregate_sha256"))
+            return LockResult(entry.name, True, lock.get("expected_aggregate_sha256"), before != after)
+
+        return self.store.update_entry(entry.name, change)
+
+    def unlock(self, name: str) -> LockResult:
+        """Clear ``locked``; keep the expected hash for a later re-lock."""
+        check_request_name(name)
+
+        def change(raw: dict[str, Any]) -> LockResult:
+            lock = raw.get("version_lock")
+            if not isinstance(lock, dict):
+                return LockResult(raw["name"], False, None, False)
+            was = bool(lock.get("locked"))
+            lock["locked"] = False
+            return LockResult(raw["name"], False, lock.get("expected_aggregate_sha256"), was)
+
+        return self.store.update_entry(name, change)
+
+
+def _path_key(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")

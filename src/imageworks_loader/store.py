@@ -1,0 +1,320 @@
+"""The registry file: parse and validate it, cache it by stat, and write it safely.
+
+Reads are cheap: a parsed snapshot is reused until the file's (mtime_ns, size, inode) changes, so a
+running server sees hand edits without a restart. Writes are read-modify-write cycles of the file *as it
+is on disk* under an inter-process ``flock``; the new text goes to a temporary file in the same folder,
+is flushed and fsynced, then renamed over the old one. Readers therefore see the old or the new file,
+never a mix, and a writer killed mid-write leaves the old file (the kernel drops its lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LockTimeout, ModelNotFound, RegistryInvalid, RegistryNotFound, RegistryWriteError
+
+__all__ = ["Registry", "RegistryStore", "parse_registry", "serialise_registry"]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One validated snapshot of the registry file.
+
+    ``raw`` is the parsed JSON exactly as on disk (unknown fields and key order included);
+    ``entries`` are the validated views, index for index.
+    """
+
+    path: Path
+    raw: list[dict[str, Any]]
+    entries: tuple[Any, ...]  # tuple[ModelEntry, ...]; typed loosely to keep pydantic out of import time
+    stamp: tuple[int, int, int] = (0, 0, 0)
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, int] = {}
+        for i, entry in enumerate(self.entries):
+            index[entry.name] = i
+        for i, entry in enumerate(self.entries):
+            for alias in entry.model_aliases:
+                index.setdefault(alias, i)
+        object.__setattr__(self, "_index", index)
+
+    def get(self, name: str) -> Any:
+        """The entry named ``name`` (or with that alias); ModelNotFound suggests close names."""
+        i = self._index.get(name)
+        if i is None:
+            raise ModelNotFound(name, self.suggest(name))
+        return self.entries[i]
+
+    def index_of(self, name: str) -> int:
+        self.get(name)
+        return self._index[name]
+
+    def suggest(self, name: str) -> list[str]:
+        """Up to three known names close to ``name`` (for "did you mean")."""
+        if not isinstance(name, str) or len(name) > 256:
+            return []
+        names = [e.name for e in self.entries]
+        lowered = {n.lower(): n for n in names}
+        if name.lower() in lowered:
+            return [lowered[name.lower()]]
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+        return [lowered[c] for c in close]
+
+
+def _entry_label(index: int, item: Any) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"entry {index}" + (f" ({name!r})" if isinstance(name, str) else "")
+
+
+def parse_registry(text: str | bytes, path: Path, stamp: tuple[int, int, int] = (0, 0, 0)) -> Registry:
+    """Parse and validate registry text; RegistryInvalid lists every problem found."""
+    from pydantic import ValidationError
+
+    from .schema import ModelEntry
+
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryInvalid(
+            path, [f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+        ) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise RegistryInvalid(path, [f"unreadable JSON: {type(exc).__name__}"]) from None
+    if not isinstance(raw, list):
+        raise RegistryInvalid(
+            path, [f"the top level must be a JSON array of entries, found a {type(raw).__name__}"]
+        )
+    problems: list[str] = []
+    entries: list[Any] = []
+    validate = ModelEntry.model_validate
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(f"entry {i}: must be a JSON object, found {type(item).__name__}")
+            continue
+        try:
+            entries.append(validate(item))
+        except ValidationError as exc:
+            label = _entry_label(i, item)
+            for err in exc.errors(include_url=False, include_input=False):
+                loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+                problems.append(f"{label}: field {loc}: {err['msg']}")
+    if not problems:
+        problems.extend(_duplicate_problems(entries))
+    if problems:
+        raise RegistryInvalid(path, problems)
+    return Registry(path=path, raw=raw, entries=tuple(entries), stamp=stamp)
+
+
+def _duplicate_problems(entries: list[Any]) -> list[str]:
+    """Two entries with one name, or an alias that points at two entries, make selection ambiguous."""
+    problems = []
+    owner: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if entry.name in owner:
+            j = owner[entry.name]
+            problems.append(f"duplicate name {entry.name!r}: entries {j} and {i}")
+        else:
+            owner[entry.name] = i
+    alias_owner: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        for alias in dict.fromkeys(entry.model_aliases):
+            if alias == entry.name:
+                continue
+            j = owner.get(alias, alias_owner.get(alias))
+            if j is not None and j != i:
+                problems.append(
+                    f"alias {alias!r} of entry {i} ({entry.name!r}) is already the name or an alias of "
+                    f"entry {j} ({entries[j].name!r})"
+                )
+            else:
+                alias_owner[alias] = i
+    return problems
+
+
+def serialise_registry(raw: list[dict[str, Any]]) -> bytes:
+    """The on-disk form: 2-space indented UTF-8 JSON with a final newline (as imageworks writes it)."""
+    return (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class RegistryStore:
+    """Owns one registry file: cached validated reads, locked atomic read-modify-write cycles."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = lock_timeout
+        self._cached: Registry | None = None
+        self._last_good: Registry | None = None
+        self._last_error: Exception | None = None
+        self._mutex = threading.Lock()
+
+    # ------------------------------------------------------------------ reads
+
+    def load(self) -> Registry:
+        """The current registry; re-parsed only when the file changed on disk."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise RegistryNotFound(self.path) from None
+        except NotADirectoryError:
+            raise RegistryNotFound(self.path) from None
+        stamp = _stamp(st)
+        cached = self._cached
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        with self._mutex:
+            cached = self._cached
+            if cached is not None and cached.stamp == stamp:
+                return cached
+            registry = self._read_and_parse()
+            self._cached = self._last_good = registry
+            self._last_error = None
+            return registry
+
+    def load_or_last_good(self) -> tuple[Registry, Exception | None]:
+        """For a running server: the current registry, or the last good one plus the reason it is stale."""
+        try:
+            return self.load(), None
+        except (RegistryInvalid, RegistryNotFound) as exc:
+            self._last_error = exc
+            if self._last_good is None:
+                raise
+            return self._last_good, exc
+
+    def _read_and_parse(self) -> Registry:
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            raise RegistryNotFound(self.path) from None
+        except IsADirectoryError:
+            raise RegistryInvalid(self.path, ["is a directory, not a JSON file"]) from None
+        return parse_registry(data, self.path, _stamp(st))
+
+    # ------------------------------------------------------------------ writes
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the inter-process write lock (``<registry>.lock``), waiting up to ``lock_timeout``.
+
+        ``flock`` belongs to the open file description, so a crashed holder never leaves a stale lock.
+        """
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise RegistryWriteError(self.path, f"cannot create lock file {self.lock_path} ({exc.strerror})") from None
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(self.lock_path, self.lock_timeout) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[Registry]:
+        """Read-modify-write: lock, read the file as it is now, yield it, validate, replace atomically.
+
+        The body changes ``registry.raw`` (the parsed JSON list) in place. If the file on disk is
+        invalid, RegistryInvalid is raised before the body runs; if the body raises, or the result
+        would not validate, nothing is written.
+        """
+        with self.locked():
+            current = self._read_and_parse()
+            yield current
+            data = serialise_registry(current.raw)
+            self._commit(data, parse_registry(data, self.path))
+
+    def update_entry(self, name: str, change: Callable[[dict[str, Any]], Any]) -> Any:
+        """Apply ``change`` to the raw dict of entry ``name`` (or alias) inside one locked cycle.
+
+        Only the changed entry is validated again (plus the cheap duplicate check), which keeps a
+        write on a 10,000-entry registry fast.
+        """
+        from pydantic import ValidationError
+
+        from .schema import ModelEntry
+
+        with self.locked():
+            current = self._read_and_parse()
+            i = current.index_of(name)
+            result = change(current.raw[i])
+            try:
+                entry = ModelEntry.model_validate(current.raw[i])
+            except ValidationError as exc:  # a bug in ``change``: refuse to write it
+                raise RegistryInvalid(self.path, [f"{_entry_label(i, current.raw[i])}: {exc}"]) from None
+            entries = list(current.entries)
+            entries[i] = entry
+            problems = _duplicate_problems(entries)
+            if problems:
+                raise RegistryInvalid(self.path, problems)
+            self._commit(serialise_registry(current.raw), Registry(self.path, current.raw, tuple(entries)))
+            return result
+
+    def _commit(self, data: bytes, registry: Registry) -> None:
+        self._atomic_write(data)
+        st = os.stat(self.path)
+        fresh = Registry(path=self.path, raw=registry.raw, entries=registry.entries, stamp=_stamp(st))
+        with self._mutex:
+            self._cached = self._last_good = fresh
+
+    def _atomic_write(self, data: bytes) -> None:
+        folder = self.path.parent
+        tmp_name = None
+        try:
+            try:
+                mode = os.stat(self.path).st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o644
+            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp_name, mode)
+            os.replace(tmp_name, self.path)
+            tmp_name = None
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            reason = {
+                errno.ENOSPC: "the disk is full",
+                errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only",
+                errno.EACCES: "permission denied",
+                errno.EPERM: "permission denied",
+            }.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+            raise RegistryWriteError(self.path, reason) from None
+        finally:
+            if tmp_name is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
