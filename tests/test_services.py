@@ -163,3 +163,20 @@ def test_select_checks_capabilities_and_names(loader):
 def test_list_sorted_and_filtered(loader):
     assert [m.name for m in loader.list_models()] == ["old", "tiny", "vision-a", "vision-b"]
     assert [m.name for m in loader.list_models("keywords")] == ["old", "tiny", "vision-a"]
+
+
+def test_replace_rebaselines_a_locked_model_deliberately(loader, registry_path, model_dir):
+    old = loader.lock("tiny", set_expected=True).expected_aggregate_sha256
+    (model_dir / "config.json").write_text("new weights config")
+    with pytest.raises(LockViolation, match="--set-expected --replace"):
+        loader.verify("tiny")
+    assert loader.lock("tiny", set_expected=True).expected_aggregate_sha256 == old  # not replaced silently
+    new = loader.lock("tiny", set_expected=True, replace=True)
+    assert new.locked and new.expected_aggregate_sha256 != old
+    assert loader.select(name="tiny").name == "tiny"
+
+
+def test_did_you_mean_includes_aliases(loader):
+    with pytest.raises(ModelNotFound) as err:
+        loader.select(name="tiny-alas")
+    assert "tiny-alias" in err.value.suggestions

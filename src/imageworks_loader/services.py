@@ -302,8 +302,8 @@ class Loader:
                     reason="" if diff else "the aggregate differs from the lock",
                     expected=reference,
                     actual=aggregate,
-                    hint=f"If the new files are intended, run 'imageworks-loader unlock {name}', "
-                    f"verify, then lock again with --set-expected.",
+                    hint=f"If the new files are intended, re-baseline the lock with "
+                    f"'imageworks-loader lock {name} --set-expected --replace'.",
                 )
             artifacts = raw.get("artifacts") if isinstance(raw.get("artifacts"), dict) else {}
             artifacts["aggregate_sha256"] = aggregate
@@ -338,15 +338,24 @@ class Loader:
         name: str,
         *,
         set_expected: bool = False,
+        replace: bool = False,
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[int, int], None] | None = None,
     ) -> LockResult:
-        """Set ``locked``; with ``set_expected``, fill an empty expected hash from the current files."""
+        """Set ``locked``; with ``set_expected``, fill an empty expected hash from the current files.
+
+        ``replace`` re-baselines: the expected hash becomes the current files' hash even if one was
+        set (the deliberate way to accept new files for a locked model).
+        """
         check_request_name(name)
         entry = self.store.load().get(name)
         expected = entry.version_lock.expected_aggregate_sha256
         fresh = None
-        if set_expected and not expected:
+        if replace:
+            if entry.locked:
+                self.unlock(entry.name)  # verify of new files must not be judged by the old lock
+            fresh = self.verify(entry.name, progress=progress, on_start=on_start).aggregate_sha256
+        elif set_expected and not expected:
             fresh = self.verify(entry.name, progress=progress, on_start=on_start).aggregate_sha256
 
         def change(raw: dict[str, Any]) -> LockResult:
@@ -355,7 +364,7 @@ class Loader:
             }
             before = (lock.get("locked"), lock.get("expected_aggregate_sha256"))
             lock["locked"] = True
-            if fresh and not lock.get("expected_aggregate_sha256"):
+            if fresh and (replace or not lock.get("expected_aggregate_sha256")):
                 lock["expected_aggregate_sha256"] = fresh
             raw["version_lock"] = lock
             after = (lock["locked"], lock.get("expected_aggregate_sha256"))

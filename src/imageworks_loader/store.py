@@ -66,8 +66,10 @@ class Registry:
         """Up to three known names close to ``name`` (for "did you mean")."""
         if not isinstance(name, str) or len(name) > 256:
             return []
-        names = [e.name for e in self.entries]
-        lowered = {n.lower(): n for n in names}
+        lowered: dict[str, str] = {}
+        for e in self.entries:
+            for known in (e.name, *e.model_aliases):
+                lowered.setdefault(known.lower(), known)
         if name.lower() in lowered:
             return [lowered[name.lower()]]
         close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)

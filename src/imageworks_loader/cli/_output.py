@@ -20,7 +20,7 @@ def _console(stderr: bool = False) -> Any:
 
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 200  # no folding when piped
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=False, width=width)
 
 
 class Out:

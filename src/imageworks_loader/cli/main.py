@@ -154,16 +154,25 @@ def lock(
         bool,
         typer.Option("--set-expected", help="Fill an empty expected hash from the current files (hashes them)."),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="With --set-expected: replace an existing expected hash (accept new files)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Lock a model: select then refuses it whenever its files drift from the lock.
 
     Examples:
       imageworks-loader lock qwen2.5-vl-7b-awq --set-expected
+      imageworks-loader lock qwen2.5-vl-7b-awq --set-expected --replace   # accept new files
     """
     out = Out()
+    if replace and not set_expected:
+        out.usage_error("--replace only makes sense with --set-expected.")
     with handle_errors(out), out.hash_progress("Hashing") as (on_start, progress):
-        result = _state(ctx).loader.lock(name, set_expected=set_expected, progress=progress, on_start=on_start)
+        result = _state(ctx).loader.lock(
+            name, set_expected=set_expected, replace=replace, progress=progress, on_start=on_start
+        )
     if as_json:
         out.json(result.to_dict())
     else:
