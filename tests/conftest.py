@@ -144,3 +144,32 @@ def api(registry_path: Path, tmp_path: Path) -> Iterator[Any]:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real llama.cpp server on tiny generated models, shared by the session."""
+    from .backend.llama_server import LlamaServer
+
+    srv = LlamaServer(tmp_path_factory.mktemp("llama")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def reference() -> Iterator[Any]:
+    """A reference OpenAI-compatible backend that really looks at images (see backend/reference.py)."""
+    from .backend.reference import ReferenceBackend
+
+    with ReferenceBackend() as ref:
+        yield ref
+
+
+def backend_registry(path: Path, endpoint: str, models: dict[str, str], **extra: Any) -> Path:
+    """A registry whose entries (name -> served model id) all point at ``endpoint``."""
+    return write_registry(path, [
+        entry(name, backend="llamacpp", base_url=endpoint, served_model_id=model_id, **extra)
+        for name, model_id in models.items()
+    ])

@@ -10,9 +10,11 @@ from typing import Any
 def entry(name: str, *, backend: str = "vllm", model_path: str | None = None, capabilities: dict[str, Any] | None = None,
           roles: list[str] | None = None, role_priority: dict[str, int] | None = None, aliases: list[str] | None = None,
           served_model_id: str | None = None, deprecated: bool = False, host: str | None = None,
-          port: int | None = None, **extra: Any) -> dict[str, Any]:
+          port: int | None = None, base_url: str | None = None, **extra: Any) -> dict[str, Any]:
     """An imageworks-style entry (only the fields given, plus the ones every entry has)."""
     cfg: dict[str, Any] = {}
+    if base_url is not None:
+        cfg["base_url"] = base_url
     if port is not None:
         cfg["port"] = port
     if host is not None:

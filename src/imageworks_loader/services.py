@@ -24,7 +24,6 @@ from .integrity import (
     hash_files,
     scan_artifacts,
 )
-from .schema import name_problem
 from .selection import Selection, select_by_name, select_by_role
 from .state import StateDB, state_path_for
 from .store import Registry, RegistryStore
@@ -119,14 +118,6 @@ def summarise(entry: Any) -> ModelSummary:
     )
 
 
-def check_request_name(name: object) -> str:
-    """Refuse names that no entry could have (empty, ``../``, control characters) before any lookup."""
-    problem = name_problem(name, alias=True)
-    if problem:
-        raise InvalidName(str(name)[:200], problem)
-    return name  # type: ignore[return-value]
-
-
 class Loader:
     """The registry, its state database and the use cases over them."""
 
@@ -171,7 +162,7 @@ class Loader:
         required = parse_required(require)
         registry = registry or self.store.load()
         if name is not None:
-            chosen = select_by_name(registry, check_request_name(name), required)
+            chosen = select_by_name(registry, name, required)
         else:
             chosen = select_by_role(registry, role or "", required)
         if chosen.locked:
@@ -254,7 +245,6 @@ class Loader:
         """
         from .schema import ModelEntry
 
-        check_request_name(name)
         entry = self.store.load().get(name)
         name = entry.name
         started = time.perf_counter()
@@ -347,7 +337,6 @@ class Loader:
         ``replace`` re-baselines: the expected hash becomes the current files' hash even if one was
         set (the deliberate way to accept new files for a locked model).
         """
-        check_request_name(name)
         entry = self.store.load().get(name)
         expected = entry.version_lock.expected_aggregate_sha256
         fresh = None
@@ -372,9 +361,56 @@ class Loader:
 
         return self.store.update_entry(entry.name, change)
 
+    # ------------------------------------------------------------------ vision probe
+
+    def probe_vision(
+        self,
+        name: str,
+        *,
+        image: Any = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        rng: Any = None,
+    ) -> Any:
+        """Run the vision challenge against the model's endpoint and record what it proved.
+
+        Every attempt goes into the probe history; only a conclusive outcome (verified or
+        not_supported) updates ``probes.vision`` in the registry, so a dead backend never flips it.
+        """
+        from .backends import BackendClient
+        from .probe import run_vision_probe
+        from .selection import endpoint_for
+        from .state import ProbeRecord
+
+        entry = self.store.load().get(name)
+        with BackendClient(endpoint_for(entry), timeout=timeout, connect_timeout=connect_timeout) as client:
+            result = run_vision_probe(
+                client, name=entry.name, model_id=entry.internal_model_id, rng=rng, image=image,
+                timestamp=utc_now(),
+            )
+        self.state.add_probe(ProbeRecord(
+            model=entry.name, kind="vision", at=time.time(), outcome=result.outcome.value,
+            latency_ms=result.latency_ms, probe_version=result.probe_version, detail=result.to_dict(),
+        ))
+        if result.outcome.conclusive:
+            record = {
+                "vision_ok": result.vision_ok,
+                "timestamp": result.timestamp,
+                "probe_version": result.probe_version,
+                "latency_ms": round(result.latency_ms, 1),
+                "notes": result.notes(),
+            }
+
+            def change(raw: dict[str, Any]) -> None:
+                probes = raw.get("probes") if isinstance(raw.get("probes"), dict) else {}
+                probes["vision"] = record
+                raw["probes"] = probes
+
+            self.store.update_entry(entry.name, change)
+        return result
+
     def unlock(self, name: str) -> LockResult:
         """Clear ``locked``; keep the expected hash for a later re-lock."""
-        check_request_name(name)
 
         def change(raw: dict[str, Any]) -> LockResult:
             lock = raw.get("version_lock")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LockTimeout, ModelNotFound, RegistryInvalid, RegistryNotFound, RegistryWriteError
+from .errors import InvalidName, LockTimeout, ModelNotFound, RegistryInvalid, RegistryNotFound, RegistryWriteError
 
 __all__ = ["Registry", "RegistryStore", "parse_registry", "serialise_registry"]
 
@@ -52,9 +52,18 @@ class Registry:
         object.__setattr__(self, "_index", index)
 
     def get(self, name: str) -> Any:
-        """The entry named ``name`` (or with that alias); ModelNotFound suggests close names."""
-        i = self._index.get(name)
+        """The entry named ``name`` (or with that alias); ModelNotFound suggests close names.
+
+        A name no entry could have (empty, ``../x``, control characters) is InvalidName instead, so
+        callers learn that the request itself is malformed.
+        """
+        i = self._index.get(name) if isinstance(name, str) else None
         if i is None:
+            from .schema import name_problem
+
+            problem = name_problem(name, alias=True)
+            if problem:
+                raise InvalidName(str(name)[:200], problem)
             raise ModelNotFound(name, self.suggest(name))
         return self.entries[i]
 

@@ -7,7 +7,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..services import Loader
@@ -161,3 +161,77 @@ def select(request: Request, body: SelectRequest) -> dict[str, Any]:
 def verify(request: Request, body: VerifyRequest) -> dict[str, Any]:
     """Rehash every file of the model, record the result, and check the lock."""
     return _loader(request).verify(body.name).to_dict()
+
+
+class ProbeRequest(BaseModel):
+    """Probe ``name``; optionally also describe a caller image (``image_path`` or ``image_b64``, not both)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    image_path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    image_b64: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ProbeRequest:
+        if self.image_path is not None and self.image_b64 is not None:
+            raise ValueError("give at most one of 'image_path' or 'image_b64'")
+        return self
+
+
+class ProbeRound(BaseModel):
+    colour: str
+    shape: str
+    answer: str
+    named: list[str]
+    passed: bool
+    latency_ms: float
+
+
+class ProbeResponse(BaseModel):
+    name: str
+    outcome: str
+    vision_ok: bool | None
+    probe_version: str
+    latency_ms: float
+    timestamp: str
+    rounds: list[ProbeRound]
+    description: str | None
+    image: dict[str, Any] | None
+    error: str | None
+    notes: str
+
+
+@router.post(
+    "/v1/probe/vision",
+    response_model=ProbeResponse,
+    tags=["probes"],
+    responses={400: {"description": "not an image"}, 403: {"description": "image_path outside the image roots"},
+               404: {"description": "unknown model"}, 413: {"description": "image too large"},
+               502: {"description": "backend unreachable (outcome unknown)"},
+               504: {"description": "backend timed out (outcome unknown)"}},
+)
+def probe_vision(request: Request, body: ProbeRequest) -> Any:
+    """Prove the model sees: a two-round colour challenge whose answers are checked."""
+    from ..images import decode_b64, prepare_image, read_image_file, resolve_image_path
+    from ..probe import Outcome
+
+    settings = request.app.state.settings
+    loader = _loader(request)
+    _registry(request).get(body.name)  # 404 before looking at the image
+    image = None
+    if body.image_path is not None:
+        path = resolve_image_path(body.image_path, settings.image_roots)
+        image = prepare_image(read_image_file(path, "image_path"), "image_path")
+    elif body.image_b64 is not None:
+        image = prepare_image(decode_b64(body.image_b64), "image_b64")
+    result = loader.probe_vision(
+        body.name, image=image, timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout
+    )
+    if result.outcome is Outcome.UNKNOWN:
+        status = 504 if result.error_code == "backend_timeout" else 502
+        return JSONResponse(
+            {"detail": {"error": result.error_code or "backend_error", "message": result.error or "backend failed",
+                        "outcome": "unknown", "result": result.to_dict()}},
+            status_code=status,
+        )
+    return result.to_dict()

@@ -92,6 +92,19 @@ class Out:
         expected = f"\nexpected_aggregate_sha256 {r.expected_aggregate_sha256}" if r.expected_aggregate_sha256 else ""
         self.line(f"{r.name}: {state}{note}{expected}")
 
+    def probe(self, r: Any) -> None:
+        mark = {"verified": "verified", "not_supported": "NOT SUPPORTED", "unknown": "UNKNOWN"}[r.outcome.value]
+        self.line(f"{r.name}: {mark} ({r.probe_version}, {r.latency_ms:.0f} ms)")
+        for i, rd in enumerate(r.rounds, 1):
+            verdict = "pass" if rd.passed else "fail"
+            self.line(f"  round {i}: {rd.shape} in {rd.colour:<6} -> {rd.answer[:60]!r} [{verdict}]")
+        if r.description is not None:
+            self.line(f"  description: {r.description}")
+        if r.error:
+            self.line(f"  {r.error}")
+        if r.outcome.value == "unknown":
+            self.line("  Nothing was recorded in the registry (only conclusive outcomes are).")
+
     # ----------------------------------------------------------------- progress
 
     @contextlib.contextmanager

@@ -195,6 +195,52 @@ def unlock(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
         out.lock_result(result)
 
 
+@app.command("probe-vision")
+def probe_vision(
+    ctx: typer.Context,
+    name: NameArg,
+    image: Annotated[
+        Optional[Path],
+        typer.Argument(help="Also describe this image (any file you can read).", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", help="Seconds per backend request [default: IMAGEWORKS_PROBE_TIMEOUT or 60].",
+                     min=0.1, show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove a model sees: two rounds of "what colour is the shape?" with checked answers.
+
+    Outcomes: verified (exit 0), not_supported (exit 1), unknown: backend down or timing out (exit 1,
+    nothing recorded in the registry).
+
+    Examples:
+      imageworks-loader probe-vision qwen2.5-vl-7b-awq
+      imageworks-loader probe-vision qwen2.5-vl-7b-awq photo.jpg --timeout 30 --json
+    """
+    out = Out()
+    from ..settings import Settings
+
+    with handle_errors(out):
+        settings = Settings.from_env(registry_path=_state(ctx).registry, probe_timeout=timeout)
+        loader = _state(ctx).loader
+        loader.registry().get(name)  # unknown model before reading the image
+        prepared = None
+        if image is not None:
+            from ..images import prepare_image, read_image_file
+
+            prepared = prepare_image(read_image_file(image, str(image)), str(image))
+        result = loader.probe_vision(
+            name, image=prepared, timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout
+        )
+    if as_json:
+        out.json(result.to_dict())
+    else:
+        out.probe(result)
+    raise typer.Exit(0 if result.outcome.value == "verified" else 1)
+
+
 @app.command("serve")
 def serve(
     ctx: typer.Context,
