@@ -3,8 +3,8 @@ import imageworks_loader
 
 def test_exported_members_are_pinned():
     assert imageworks_loader.__all__ == sorted([
-        "ArtifactsMissing", "BackendError", "BackendNotServing", "BackendTimeout", "BackendUnavailable",
-        "CorruptArtifact", "ImageError", "ImagePathNotAllowed", "ImageTooLarge", "IntegrityError", "InvalidName",
+        "ArtifactsMissing", "BackendError", "BackendNotReady", "BackendNotServing", "BackendTimeout", "BackendUnavailable",
+        "CorruptArtifact", "ImageError", "ImagePathNotAllowed", "ImageTooLarge", "IntegrityError", "InvalidName", "InvalidSample",
         "Loader", "LoaderError", "LockTimeout", "LockViolation", "MissingCapabilities", "ModelEntry",
         "ModelNotFound", "NoModelForRole", "NotAnImage", "Registry", "RegistryError", "RegistryInvalid",
         "RegistryNotFound", "RegistryStore", "RegistryWriteError", "RequestError", "Selection", "Settings",

@@ -24,9 +24,9 @@ _EXPORTS = {
     "normalise_capabilities": "capabilities",
 }
 _ERRORS = (
-    "ArtifactsMissing", "BackendError", "BackendNotServing", "BackendTimeout", "BackendUnavailable",
+    "ArtifactsMissing", "BackendError", "BackendNotReady", "BackendNotServing", "BackendTimeout", "BackendUnavailable",
     "CorruptArtifact", "ImageError", "ImagePathNotAllowed", "ImageTooLarge", "IntegrityError",
-    "InvalidName", "LoaderError", "LockTimeout", "LockViolation", "MissingCapabilities", "ModelNotFound",
+    "InvalidName", "InvalidSample", "LoaderError", "LockTimeout", "LockViolation", "MissingCapabilities", "ModelNotFound",
     "NoModelForRole", "NotAnImage", "RegistryError", "RegistryInvalid", "RegistryNotFound",
     "RegistryWriteError", "RequestError", "UnknownCapability",
 )

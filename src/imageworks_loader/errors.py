@@ -8,6 +8,7 @@
     │   └── LockTimeout             (+ TimeoutError)       another writer holds the registry lock
     ├── RequestError                the caller asked for something malformed
     │   ├── InvalidName             a name that breaks the naming rules
+    │   ├── InvalidSample           a metrics sample that cannot be a measurement
     │   └── UnknownCapability       a capability the loader has no name for
     ├── ModelNotFound               (+ LookupError)        no entry by that name or alias
     ├── NoModelForRole              no entry can serve the role
@@ -23,7 +24,8 @@
     └── BackendError                the model server could not be used
         ├── BackendUnavailable      connection refused, DNS failure, garbage answer
         ├── BackendTimeout          (+ TimeoutError)       no answer within the timeout
-        └── BackendNotServing       the server is up but does not list the model
+        ├── BackendNotServing       the server is up but does not list the model
+        └── BackendNotReady         select's readiness check failed (wraps the reason)
 
 Each error carries a stable machine ``code`` (the API puts it in ``detail.error``), a ``message`` that
 says what failed, where, and what to do next, and structured attributes for callers. Messages are built
@@ -39,6 +41,7 @@ from typing import Any
 __all__ = [
     "ArtifactsMissing",
     "BackendError",
+    "BackendNotReady",
     "BackendNotServing",
     "BackendTimeout",
     "BackendUnavailable",
@@ -48,6 +51,7 @@ __all__ = [
     "ImageTooLarge",
     "IntegrityError",
     "InvalidName",
+    "InvalidSample",
     "LoaderError",
     "LockTimeout",
     "LockViolation",
@@ -176,6 +180,20 @@ class UnknownCapability(RequestError, ValueError):
             f"Unknown capabilit{'y' if len(self.names) == 1 else 'ies'}: {', '.join(self.names)}. "
             f"Known: {', '.join(sorted(known))}.",
             capabilities=self.names,
+        )
+
+
+class InvalidSample(RequestError, ValueError):
+    """A metrics sample that cannot be a real measurement (negative, ttft after the end, ...)."""
+
+    code = "invalid_sample"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            f"Invalid metrics sample: {'; '.join(self.problems)}. Send ttft_ms <= duration_ms in milliseconds "
+            "and a non-negative integer tokens_generated.",
+            problems=self.problems,
         )
 
 
@@ -405,4 +423,19 @@ class BackendNotServing(BackendError):
             "Load the model on the server or fix served_model_id in the registry.",
             endpoint=endpoint,
             internal_model_id=model_id,
+        )
+
+
+class BackendNotReady(BackendError):
+    """``select`` with a readiness check: the model's backend is down or does not serve it."""
+
+    code = "backend_not_ready"
+
+    def __init__(self, name: str, cause: BackendError) -> None:
+        self.name = name
+        self.cause = cause
+        super().__init__(
+            f"Model {name!r} was selected but its backend is not ready: {cause.message}",
+            name=name,
+            reason=cause.code,
         )

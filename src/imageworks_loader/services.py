@@ -155,8 +155,13 @@ class Loader:
         role: str | None = None,
         require: Sequence[str] = (),
         registry: Registry | None = None,
+        check_backend: bool = False,
+        check_timeout: float = 2.0,
     ) -> Selection:
-        """Resolve a name/alias or a role to an endpoint; refuse gaps and drifted locked models."""
+        """Resolve a name/alias or a role to an endpoint; refuse gaps and drifted locked models.
+
+        ``check_backend`` also asks the endpoint's ``/models`` whether it serves the model now.
+        """
         if (name is None) == (role is None):
             raise InvalidName(str(name or role or ""), "give exactly one of a name or a role")
         required = parse_required(require)
@@ -167,7 +172,41 @@ class Loader:
             chosen = select_by_role(registry, role or "", required)
         if chosen.locked:
             self.check_lock_fingerprints(registry.get(chosen.name))
+        if check_backend:
+            from .backends import BackendClient
+            from .errors import BackendError, BackendNotReady
+
+            try:
+                with BackendClient(chosen.endpoint, timeout=check_timeout, connect_timeout=check_timeout) as client:
+                    client.require_model(chosen.internal_model_id)
+            except BackendError as exc:
+                raise BackendNotReady(chosen.name, exc) from None
         return chosen
+
+    def backend_status(self, selections: Sequence[Selection], *, timeout: float = 2.0) -> dict[str, bool]:
+        """{name: does its backend serve it now}, asking each distinct endpoint once, concurrently."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .backends import BackendClient
+        from .errors import BackendError
+
+        endpoints = sorted({s.endpoint for s in selections})
+
+        def served(endpoint: str) -> set[str] | None:
+            try:
+                with BackendClient(endpoint, timeout=timeout, connect_timeout=timeout) as client:
+                    return set(client.list_models())
+            except BackendError:
+                return None
+
+        if not endpoints:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(32, len(endpoints)), thread_name_prefix="iwl-check") as pool:
+            answers = dict(zip(endpoints, pool.map(served, endpoints), strict=True))
+        return {
+            s.name: bool(answers[s.endpoint] is not None and s.internal_model_id in answers[s.endpoint])
+            for s in selections
+        }
 
     def check_lock_fingerprints(self, entry: Any) -> None:
         """A locked model is usable only while its files match the last verify (stat only, no hashing)."""
@@ -408,6 +447,69 @@ class Loader:
 
             self.store.update_entry(entry.name, change)
         return result
+
+    # ------------------------------------------------------------------ metrics
+
+    def add_samples(self, name: str, samples: Sequence[Any], *, source: str = "client") -> None:
+        """Record measured samples (state database only: no registry write per sample)."""
+        from .errors import InvalidSample
+        from .metrics import check_sample
+
+        entry = self.store.load().get(name)
+        for s in samples:
+            problems = check_sample(s.ttft_ms, s.tokens_generated, s.duration_ms)
+            if problems:
+                raise InvalidSample(problems)
+        self.state.add_samples(entry.name, samples, source)
+
+    def metrics(self, name: str, *, window: int = 50) -> Any:
+        """The rolling summary of one model; ModelNotFound for names not in the registry."""
+        from .metrics import summarise
+
+        entry = self.store.load().get(name)
+        return summarise(entry.name, self.state.recent_samples(entry.name, window), window)
+
+    def all_metrics(self, *, window: int = 50) -> list[Any]:
+        from .metrics import summarise
+
+        return [
+            summarise(e.name, self.state.recent_samples(e.name, window), window)
+            for e in sorted(self.store.load().entries, key=lambda e: e.name.encode("utf-8"))
+        ]
+
+    def bench(
+        self,
+        name: str,
+        spec: Any,
+        *,
+        window: int = 50,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[Any], Any]:
+        """Measure the model with streamed requests, record the samples, and write the summary.
+
+        All samples land in the state database in one transaction, then the registry's
+        ``performance`` block gets the new summary in one locked write. A failed run records nothing.
+        """
+        from .backends import BackendClient
+        from .bench import run_bench
+        from .selection import endpoint_for
+
+        entry = self.store.load().get(name)
+        with BackendClient(endpoint_for(entry), timeout=timeout, connect_timeout=connect_timeout) as client:
+            samples = run_bench(client, entry.internal_model_id, spec, progress=progress)
+        self.state.add_samples(entry.name, samples, "bench")
+        summary = self.metrics(entry.name, window=window)
+        block = summary.performance_block()
+
+        def change(raw: dict[str, Any]) -> None:
+            perf = raw.get("performance") if isinstance(raw.get("performance"), dict) else {}
+            perf.update(block)
+            raw["performance"] = perf
+
+        self.store.update_entry(entry.name, change)
+        return samples, summary
 
     def unlock(self, name: str) -> LockResult:
         """Clear ``locked``; keep the expected hash for a later re-lock."""

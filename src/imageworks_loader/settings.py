@@ -35,6 +35,7 @@ class Settings:
     probe_timeout: float = 60.0  # IMAGEWORKS_PROBE_TIMEOUT (seconds per request)
     connect_timeout: float = 5.0  # IMAGEWORKS_CONNECT_TIMEOUT
     lock_timeout: float = 10.0  # IMAGEWORKS_LOCK_TIMEOUT
+    check_timeout: float = 2.0  # IMAGEWORKS_CHECK_TIMEOUT (backend readiness checks)
     metrics_window: int = 50  # IMAGEWORKS_METRICS_WINDOW
     max_body_bytes: int = 32 << 20  # request bodies (a 20 MB image is ~27 MB as base64)
 
@@ -54,6 +55,7 @@ class Settings:
             "probe_timeout": _float(env, "IMAGEWORKS_PROBE_TIMEOUT", 60.0),
             "connect_timeout": _float(env, "IMAGEWORKS_CONNECT_TIMEOUT", 5.0),
             "lock_timeout": _float(env, "IMAGEWORKS_LOCK_TIMEOUT", 10.0),
+            "check_timeout": _float(env, "IMAGEWORKS_CHECK_TIMEOUT", 2.0),
             "metrics_window": int(window) if window else 50,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

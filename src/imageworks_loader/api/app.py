@@ -11,6 +11,7 @@ from ..services import Loader
 from ..settings import Settings
 from .errors import register_error_handlers
 from .guard import Guard
+from .prom import PromMetrics
 from .routes import ModelsCache, router
 
 __all__ = ["create_app"]
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Any:
     api.state.settings = settings
     api.state.loader = Loader(settings.registry_path, lock_timeout=settings.lock_timeout)
     api.state.models_cache = ModelsCache()
+    api.state.prom = PromMetrics(api.state.loader, settings.metrics_window)
     register_error_handlers(api)
     api.include_router(router)
     return GuardedApp(api, settings)

@@ -33,6 +33,7 @@ _STATUS: tuple[tuple[type[e.LoaderError], int], ...] = (
     (e.ImagePathNotAllowed, 403),
     (e.RequestError, 422),
     (e.BackendTimeout, 504),
+    (e.BackendNotReady, 424),
     (e.BackendNotServing, 424),
     (e.BackendError, 502),
     (e.LockTimeout, 503),

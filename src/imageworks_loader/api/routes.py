@@ -7,6 +7,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,6 +28,7 @@ class SelectRequest(BaseModel):
     name: Name | None = None
     role: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     require_capabilities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    check_backend: bool = Field(False, description="Also check the backend is up and serves the model (424 if not).")
 
     @model_validator(mode="after")
     def _one_target(self) -> SelectRequest:
@@ -71,6 +73,7 @@ class ModelRow(BaseModel):
     display_name: str | None
     deprecated: bool
     roles: list[str]
+    backend_ok: bool | None = Field(None, description="Only with ?check=1: the backend serves the model now.")
 
 
 class Health(BaseModel):
@@ -129,11 +132,22 @@ def healthz(request: Request) -> Health:
 def list_models(
     request: Request,
     role: Annotated[str | None, Query(max_length=128, description="Only models listing this role.")] = None,
+    check: Annotated[bool, Query(description="Add backend_ok per model (backends asked concurrently).")] = False,
 ) -> Response:
     """Every model, sorted by name, with canonical capabilities."""
     registry = _registry(request)
-    body = request.app.state.models_cache.body(_loader(request), registry, role)
-    return Response(body, media_type="application/json")
+    loader = _loader(request)
+    if not check:
+        body = request.app.state.models_cache.body(loader, registry, role)
+        return Response(body, media_type="application/json")
+    from ..selection import selection_of
+
+    rows = [m.to_dict() for m in loader.list_models(role, registry)]
+    selections = [selection_of(registry.get(r["name"])) for r in rows]
+    status = loader.backend_status(selections, timeout=request.app.state.settings.check_timeout)
+    for row in rows:
+        row["backend_ok"] = status[row["name"]]
+    return JSONResponse(rows)
 
 
 @router.post(
@@ -141,13 +155,17 @@ def list_models(
     response_model=SelectResponse,
     tags=["models"],
     responses={404: {"description": "unknown model or no model for the role"},
-               409: {"description": "missing capability or lock violation"}},
+               409: {"description": "missing capability or lock violation"},
+               424: {"description": "check_backend: the backend is down or does not serve the model"}},
 )
 def select(request: Request, body: SelectRequest) -> dict[str, Any]:
     """Where to reach a model: endpoint, backend and the id the backend knows it by."""
-    chosen = _loader(request).select(
-        name=body.name, role=body.role, require=body.require_capabilities, registry=_registry(request)
-    )
+    settings = request.app.state.settings
+    with request.app.state.prom.counted("select"):
+        chosen = _loader(request).select(
+            name=body.name, role=body.role, require=body.require_capabilities, registry=_registry(request),
+            check_backend=body.check_backend, check_timeout=settings.check_timeout,
+        )
     return chosen.to_dict()
 
 
@@ -160,7 +178,8 @@ def select(request: Request, body: SelectRequest) -> dict[str, Any]:
 )
 def verify(request: Request, body: VerifyRequest) -> dict[str, Any]:
     """Rehash every file of the model, record the result, and check the lock."""
-    return _loader(request).verify(body.name).to_dict()
+    with request.app.state.prom.counted("verify"):
+        return _loader(request).verify(body.name).to_dict()
 
 
 class ProbeRequest(BaseModel):
@@ -224,9 +243,10 @@ def probe_vision(request: Request, body: ProbeRequest) -> Any:
         image = prepare_image(read_image_file(path, "image_path"), "image_path")
     elif body.image_b64 is not None:
         image = prepare_image(decode_b64(body.image_b64), "image_b64")
-    result = loader.probe_vision(
-        body.name, image=image, timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout
-    )
+    with request.app.state.prom.counted("probe_vision"):
+        result = loader.probe_vision(
+            body.name, image=image, timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout
+        )
     if result.outcome is Outcome.UNKNOWN:
         status = 504 if result.error_code == "backend_timeout" else 502
         return JSONResponse(
@@ -235,3 +255,103 @@ def probe_vision(request: Request, body: ProbeRequest) -> Any:
             status_code=status,
         )
     return result.to_dict()
+
+
+class SampleIn(BaseModel):
+    """One request a client measured itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    ttft_ms: float = Field(ge=0, le=86_400_000, allow_inf_nan=False)
+    tokens_generated: int = Field(ge=0, le=10_000_000)
+    duration_ms: float = Field(gt=0, le=86_400_000, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SampleIn:
+        if self.ttft_ms > self.duration_ms:
+            raise ValueError("ttft_ms must not exceed duration_ms")
+        return self
+
+
+class SampleOut(BaseModel):
+    ttft_ms: float
+    tokens_generated: int
+    duration_ms: float
+    at: str
+
+
+class MetricsOut(BaseModel):
+    name: str
+    window: int
+    rolling_samples: int
+    ttft_ms_avg: float | None
+    ttft_ms_p50: float | None
+    ttft_ms_p95: float | None
+    throughput_toks_per_s_avg: float | None
+    last_sample: SampleOut | None
+
+
+class BenchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requests: int = Field(10, ge=1, le=1000)
+    max_tokens: int = Field(64, ge=1, le=8192)
+    prompt: str = Field("Write one short sentence about the sea.", min_length=1, max_length=20_000)
+    concurrency: int = Field(1, ge=1, le=64)
+
+
+class BenchOut(BaseModel):
+    name: str
+    samples: list[SampleOut]
+    summary: MetricsOut
+
+
+PathName = Annotated[str, PathParam(min_length=1, max_length=256)]
+
+
+@router.get("/v1/models/{name}/metrics", response_model=MetricsOut, tags=["metrics"],
+            responses={404: {"description": "unknown model"}})
+def get_metrics(request: Request, name: PathName) -> dict[str, Any]:
+    """Rolling TTFT (avg, p50, p95) and throughput over the last samples of the model."""
+    return _loader(request).metrics(name, window=request.app.state.settings.metrics_window).to_dict()
+
+
+@router.post("/v1/models/{name}/metrics", response_model=MetricsOut, tags=["metrics"],
+             responses={404: {"description": "unknown model"}, 422: {"description": "implausible sample"}})
+def push_metrics(request: Request, name: PathName, sample: SampleIn) -> dict[str, Any]:
+    """Record a sample a client measured itself; returns the new summary."""
+    import time
+
+    from ..state import Sample
+
+    loader = _loader(request)
+    loader.add_samples(name, [Sample(sample.ttft_ms, sample.tokens_generated, sample.duration_ms, time.time())])
+    return loader.metrics(name, window=request.app.state.settings.metrics_window).to_dict()
+
+
+@router.post("/v1/models/{name}/bench", response_model=BenchOut, tags=["metrics"],
+             responses={404: {"description": "unknown model"}, 502: {"description": "backend unreachable"},
+                        504: {"description": "backend timed out"}})
+def bench(request: Request, name: PathName, spec: BenchIn) -> dict[str, Any]:
+    """Send streamed chat completions, time them, record the samples and the summary."""
+    from ..bench import BenchRequest
+    from ..metrics import sample_dict
+
+    settings = request.app.state.settings
+    with request.app.state.prom.counted("bench"):
+        samples, summary = _loader(request).bench(
+            name, BenchRequest(**spec.model_dump()), window=settings.metrics_window,
+            timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout,
+        )
+    return {
+        "name": summary.name,
+        "samples": [sample_dict(s) for s in samples],
+        "summary": summary.to_dict(),
+    }
+
+
+@router.get("/metrics", tags=["health"], response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
+def prometheus(request: Request) -> Response:
+    """Prometheus text: per-model TTFT and throughput, probe outcomes, select/verify counts, lock violations."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(request.app.state.prom.exposition(), media_type=CONTENT_TYPE_LATEST)

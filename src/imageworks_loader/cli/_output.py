@@ -105,7 +105,51 @@ class Out:
         if r.outcome.value == "unknown":
             self.line("  Nothing was recorded in the registry (only conclusive outcomes are).")
 
+    def bench(self, samples: list[Any], summary: Any) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("#", "TTFT ms", "TOKENS", "DURATION ms", "TOK/S"):
+            table.add_column(col, justify="right")
+        from ..metrics import throughput
+
+        for i, s in enumerate(samples, 1):
+            rate = throughput(s)
+            table.add_row(str(i), f"{s.ttft_ms:.1f}", str(s.tokens_generated), f"{s.duration_ms:.1f}",
+                          "-" if rate is None else f"{rate:.1f}")
+        _console().print(table)
+        self.metrics_table([summary])
+
+    def metrics_table(self, summaries: list[Any]) -> None:
+        from rich.table import Table
+
+        def f(x: float | None, fmt: str = ".1f") -> str:
+            return "-" if x is None else format(x, fmt)
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("NAME", "SAMPLES", "TTFT AVG ms", "TTFT P50 ms", "TTFT P95 ms", "TOK/S AVG", "LAST SAMPLE"):
+            table.add_column(col, justify="left" if col in ("NAME", "LAST SAMPLE") else "right")
+        for s in summaries:
+            last = s.last_sample["at"] if s.last_sample else "-"
+            table.add_row(s.name, str(s.rolling_samples), f(s.ttft_ms_avg), f(s.ttft_ms_p50), f(s.ttft_ms_p95),
+                          f(s.throughput_toks_per_s_avg), last)
+        _console().print(table)
+
     # ----------------------------------------------------------------- progress
+
+    @contextlib.contextmanager
+    def count_progress(self, label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+        """An ``advance(n)`` callback driving a progress bar on a terminal; None on a pipe."""
+        if not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=_console(stderr=True), transient=True)
+        with progress:
+            task = progress.add_task(label, total=total)
+            yield lambda n: progress.advance(task, n)
 
     @contextlib.contextmanager
     def hash_progress(

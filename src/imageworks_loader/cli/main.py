@@ -105,6 +105,9 @@ def select(
         typer.Option("--require", help="Required capability (repeatable): vision, tools, embedding, ..."),
     ] = None,
     require_vision: Annotated[bool, typer.Option("--require-vision", help="Same as --require vision.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also check the backend is up and serves the model (exit 1 if not).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Resolve a model (by name, alias or role) to its endpoint, backend and internal model id.
@@ -115,13 +118,19 @@ def select(
     Examples:
       imageworks-loader select qwen2.5-vl-7b-awq --require-vision
       imageworks-loader select --role caption --require tools --json
+      imageworks-loader select qwen2.5-vl-7b-awq --check
     """
     out = Out()
     if (name is None) == (role is None):
         out.usage_error("give a model NAME or --role ROLE (exactly one).")
     required = list(require or []) + (["vision"] if require_vision else [])
     with handle_errors(out):
-        chosen = _state(ctx).loader.select(name=name, role=role, require=required)
+        from ..settings import Settings
+
+        settings = Settings.from_env(registry_path=_state(ctx).registry)
+        chosen = _state(ctx).loader.select(
+            name=name, role=role, require=required, check_backend=check, check_timeout=settings.check_timeout
+        )
         if as_json:
             out.json(chosen.to_dict())
             return
@@ -239,6 +248,77 @@ def probe_vision(
     else:
         out.probe(result)
     raise typer.Exit(0 if result.outcome.value == "verified" else 1)
+
+
+@app.command("bench")
+def bench(
+    ctx: typer.Context,
+    name: NameArg,
+    requests: Annotated[int, typer.Option("--requests", "-n", help="How many requests.", min=1, max=10_000)] = 10,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens per request.", min=1, max=8192)] = 64,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="The user message to send.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight.", min=1, max=64)] = 1,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Seconds per request [default: 60].", min=0.1, show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a model: streamed chat completions, timed for TTFT and tokens per second.
+
+    Samples go to the state database; the registry's performance block gets the new rolling summary
+    (one write per bench). A failed run records nothing.
+
+    Examples:
+      imageworks-loader bench qwen2.5-vl-7b-awq --requests 20 --max-tokens 128
+      imageworks-loader bench tiny --concurrency 4 --json
+    """
+    out = Out()
+    from ..bench import DEFAULT_PROMPT, BenchRequest
+    from ..settings import Settings
+
+    spec = BenchRequest(requests=requests, max_tokens=max_tokens, prompt=prompt or DEFAULT_PROMPT,
+                        concurrency=concurrency)
+    with handle_errors(out), out.count_progress("Benchmarking", requests) as advance:
+        settings = Settings.from_env(registry_path=_state(ctx).registry, probe_timeout=timeout)
+        samples, summary = _state(ctx).loader.bench(
+            name, spec, window=settings.metrics_window, timeout=settings.probe_timeout,
+            connect_timeout=settings.connect_timeout, progress=advance,
+        )
+    if as_json:
+        from ..metrics import sample_dict
+
+        out.json({
+            "name": summary.name,
+            "samples": [sample_dict(s) for s in samples],
+            "summary": summary.to_dict(),
+        })
+    else:
+        out.bench(samples, summary)
+
+
+@app.command("metrics")
+def metrics(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(help="One model (default: all).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling time-to-first-token and throughput per model (from bench runs and pushed samples).
+
+    Examples:
+      imageworks-loader metrics
+      imageworks-loader metrics qwen2.5-vl-7b-awq --json
+    """
+    out = Out()
+    from ..settings import Settings
+
+    with handle_errors(out):
+        window = Settings.from_env(registry_path=_state(ctx).registry).metrics_window
+        loader = _state(ctx).loader
+        summaries = [loader.metrics(name, window=window)] if name else loader.all_metrics(window=window)
+    if as_json:
+        out.json(summaries[0].to_dict() if name else [s.to_dict() for s in summaries])
+    else:
+        out.metrics_table(summaries)
 
 
 @app.command("serve")
