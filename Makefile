@@ -32,7 +32,7 @@ test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install-test
-	$(BIN)/python -m tests.backend.demo
+	$(BIN)/python -m tests.backend.demo $(DEMO_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/run_all.py
