@@ -124,3 +124,36 @@ def test_parallel_hashing_equals_serial(tmp_path):
         (tmp_path / f"f{i}").write_bytes(os.urandom(100_000 * i))
     files, _ = scan_artifacts(tmp_path)
     assert hash_files(files, workers=4) == hash_files(files, workers=1)
+
+
+@pytest.mark.parametrize("size", [0, 1, integrity._PIPE_CHUNK - 1, integrity._PIPE_CHUNK, integrity._PIPE_CHUNK + 1,
+                                  5 * integrity._PIPE_CHUNK + 3])
+def test_pipelined_hash_matches_hashlib_on_awkward_sizes(tmp_path, size):
+    data = os.urandom(size)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    assert hash_file(p, pipelined=True) == hashlib.sha256(data).hexdigest()
+
+
+def test_pipelined_reader_stops_when_the_consumer_fails(tmp_path):
+    import threading
+
+    p = tmp_path / "f.bin"
+    p.write_bytes(os.urandom(10 * integrity._PIPE_CHUNK))
+
+    def boom(n):
+        raise KeyboardInterrupt
+
+    before = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        hash_file(p, boom, pipelined=True)
+    assert threading.active_count() == before
+
+
+def test_progress_reports_every_byte(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(os.urandom(3 * integrity._PIPE_CHUNK + 5))
+    for pipelined in (False, True):
+        seen = []
+        hash_file(p, seen.append, pipelined=pipelined)
+        assert sum(seen) == 3 * integrity._PIPE_CHUNK + 5

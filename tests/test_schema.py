@@ -47,4 +47,4 @@ def test_entry_rejects_wrong_types_strictly():
 def test_nulls_for_containers_mean_defaults():
     e = ModelEntry.model_validate({"name": "m", "backend": "vllm", "roles": None, "probes": None,
                                    "capabilities": None, "artifacts": None})
-    assert e.roles == [] and e.probes.vision is None
+    assert e.role_names == [] and e.vision_ok is None and e.config == {} and e.aliases == []

@@ -9,7 +9,7 @@ from .helpers import entry
 
 
 def reg(*entries):
-    return Registry(path=None, raw=list(entries), entries=tuple(ModelEntry.model_validate(e) for e in entries))
+    return Registry(path=None, entries=tuple(ModelEntry.model_validate(e) for e in entries))
 
 
 @pytest.mark.parametrize("backend, cfg, url", [

@@ -107,8 +107,8 @@ def test_invalid_registry_is_never_rewritten(tmp_path):
     path.write_text(original)
     store = RegistryStore(path)
     with pytest.raises(RegistryInvalid):
-        with store.edit() as reg:
-            reg.raw.clear()
+        with store.edit() as raw:
+            raw.clear()
     with pytest.raises(RegistryInvalid):
         store.update_entry("a", lambda raw: raw.update(deprecated=True))
     assert path.read_text() == original
@@ -242,3 +242,29 @@ def test_disk_full_during_write_is_a_clear_error_and_keeps_the_file(tmp_path, mo
         RegistryStore(path).update_entry("a", lambda raw: raw.update(deprecated=True))
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_serialisation_matches_the_stdlib_layout_and_values():
+    from imageworks_loader.store import serialise_registry
+
+    raw = [{"name": "ünïcode-é", "x": [1, 2.5, 1e20, None, True, {"k": "v\n\"q\""}], "big": 2**70, "e": {}, "l": []}]
+    assert serialise_registry(raw) == (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode()
+    raw[0].pop("big")  # the fast path
+    assert serialise_registry(raw) == (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode()
+    raw[0]["tiny"] = 1e-05  # orjson writes 0.00001: same value, shortest plain form
+    assert json.loads(serialise_registry(raw)) == raw
+
+
+def test_lenient_json_values_still_load(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('[{"name": "a", "backend": "vllm", "metadata": {"score": NaN, "huge": 123456789012345678901234567890}}]')
+    store = RegistryStore(path)
+    assert store.load().get("a").backend == "vllm"
+    store.update_entry("a", lambda raw: raw.update(deprecated=True))
+    assert "123456789012345678901234567890" in path.read_text()
+
+
+def test_bad_sha_is_explained(tmp_path):
+    path = write_registry(tmp_path / "r.json", [{**entry("a"), "artifacts": {"aggregate_sha256": "xyz", "files": []}}])
+    with pytest.raises(RegistryInvalid, match="64 lowercase hex digits"):
+        RegistryStore(path).load()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +39,11 @@ __all__ = [
 SKIPPED_DIRS = frozenset({".git", ".cache"})
 # Large reads keep per-call Python overhead negligible next to hashing (about 2 ms of work per call).
 _CHUNK = 4 << 20
+# The pipelined reader hands 1 MiB buffers to the hashing thread: small enough to stay in cache between
+# the copy and the hash (measured: 1-2 MiB hash at the one-core limit, 8 MiB and more fall behind).
+_PIPE_CHUNK = 1 << 20
+_PIPE_BUFFERS = 4
+_PIPE_MIN = 32 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _OLLAMA_BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
 
@@ -108,25 +115,65 @@ def scan_artifacts(root: str | os.PathLike[str]) -> tuple[list[ArtifactFile], li
     return files, dangling
 
 
-def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
-    """The sha256 hex digest of one file, read in large chunks into one reused buffer."""
-    h = hashlib.sha256()
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
+def hash_file(path: str | os.PathLike[str], progress: Progress | None = None, *, pipelined: bool = False) -> str:
+    """The sha256 hex digest of one file.
+
+    Plain mode reads large chunks into one reused buffer and hashes them. ``pipelined`` mode moves the
+    reads (the page-cache copy, or the disk wait) to a second thread, so that one file hashes at the
+    one-core SHA-256 limit when a spare core exists. Both release the GIL for nearly all their time.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                break
+        if pipelined:
+            return _hash_pipelined(fd, progress)
+        h = hashlib.sha256()
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := os.readv(fd, [buf]):
             h.update(view[:n])
             if progress is not None:
                 progress(n)
+        return h.hexdigest()
     finally:
         os.close(fd)
-    return h.hexdigest()
+
+
+def _hash_pipelined(fd: int, progress: Progress | None) -> str:
+    h = hashlib.sha256()
+    free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+    for _ in range(_PIPE_BUFFERS):
+        free.put(bytearray(_PIPE_CHUNK))
+
+    def reader() -> None:
+        try:
+            while (buf := free.get()) is not None:
+                n = os.readv(fd, [buf])
+                full.put((buf, n))
+                if not n:
+                    return
+        except BaseException as exc:  # handed to the hashing thread, which re-raises it
+            full.put(exc)
+
+    thread = threading.Thread(target=reader, name="iwl-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            if not n:
+                return h.hexdigest()
+            h.update(memoryview(buf)[:n])
+            free.put(buf)
+            if progress is not None:
+                progress(n)
+    finally:
+        free.put(None)  # wake and stop the reader whatever happened here
+        thread.join()
 
 
 def hash_files(
@@ -135,16 +182,25 @@ def hash_files(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, str]:
-    """Hash files in parallel (hashlib releases the GIL), biggest first; returns {path: sha256}."""
+    """Hash files in parallel (hashlib releases the GIL), biggest first; returns {path: sha256}.
+
+    When there are fewer files than cores, large files use the pipelined reader so the idle cores
+    still help.
+    """
     todo = sorted(files, key=lambda f: f.fingerprint.size, reverse=True)
     if not todo:
         return {}
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(todo)))
+    spare = len(todo) < cores
+
+    def one(f: ArtifactFile) -> str:
+        return hash_file(f.abspath, progress, pipelined=spare and f.fingerprint.size >= _PIPE_MIN)
+
     if workers == 1:
-        return {f.path: hash_file(f.abspath, progress) for f in todo}
+        return {f.path: one(f) for f in todo}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iwl-hash") as pool:
-        digests = pool.map(lambda f: hash_file(f.abspath, progress), todo)
-        return {f.path: d for f, d in zip(todo, digests, strict=True)}
+        return {f.path: d for f, d in zip(todo, pool.map(one, todo), strict=True)}
 
 
 def aggregate_sha256(hashes: Mapping[str, str]) -> str:

@@ -56,13 +56,13 @@ def _backend_key(backend: str) -> str:
 
 def endpoint_for(entry: ModelEntry) -> str:
     """``base_url`` if set; else ``host`` if it is a full URL; else ``http://host:port/v1``."""
-    cfg = entry.backend_config
-    if cfg.base_url:
-        return cfg.base_url.rstrip("/")
-    host = (cfg.host or "").strip()
+    cfg = entry.config
+    if cfg.get("base_url"):
+        return cfg["base_url"].rstrip("/")
+    host = (cfg.get("host") or "").strip()
     if host.startswith(("http://", "https://")):
         return host.rstrip("/")
-    port = cfg.port or DEFAULT_PORTS.get(_backend_key(entry.backend), _FALLBACK_PORT)
+    port = cfg.get("port") or DEFAULT_PORTS.get(_backend_key(entry.backend), _FALLBACK_PORT)
     return f"http://{host or 'localhost'}:{port}/v1"
 
 
@@ -74,7 +74,7 @@ def selection_of(entry: ModelEntry) -> Selection:
         internal_model_id=entry.internal_model_id,
         capabilities=normalise_capabilities(entry.capabilities),
         locked=entry.locked,
-        deprecated=entry.deprecated,
+        deprecated=entry.is_deprecated,
         display_name=entry.display_name,
     )
 
@@ -93,17 +93,17 @@ def role_order(entries: Iterable[ModelEntry], role: str) -> list[ModelEntry]:
     """Entries listing ``role``: lowest priority first, unprioritised after, ties by name bytes."""
 
     def key(e: ModelEntry) -> tuple[int, int, bytes]:
-        prio = e.role_priority.get(role)
+        prio = e.priorities.get(role)
         return (prio is None, prio if prio is not None else 0, e.name.encode("utf-8"))
 
-    return sorted((e for e in entries if role in e.roles), key=key)
+    return sorted((e for e in entries if role in e.role_names), key=key)
 
 
 def select_by_role(registry: Registry, role: str, required: Sequence[str] = ()) -> Selection:
     """The best non-deprecated entry for ``role`` that has every required capability."""
     rejected: list[tuple[str, str]] = []
     for entry in role_order(registry.entries, role):
-        if entry.deprecated:
+        if entry.is_deprecated:
             rejected.append((entry.name, "deprecated"))
             continue
         chosen = selection_of(entry)

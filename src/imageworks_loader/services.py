@@ -105,16 +105,15 @@ class LockResult:
 
 
 def summarise(entry: Any) -> ModelSummary:
-    vision = entry.probes.vision
     return ModelSummary(
         name=entry.name,
         backend=entry.backend,
         capabilities=normalise_capabilities(entry.capabilities),
         locked=entry.locked,
-        vision_ok=vision.vision_ok if vision is not None else None,
+        vision_ok=entry.vision_ok,
         display_name=entry.display_name,
-        deprecated=entry.deprecated,
-        roles=tuple(entry.roles),
+        deprecated=entry.is_deprecated,
+        roles=tuple(entry.role_names),
     )
 
 
@@ -144,7 +143,7 @@ class Loader:
     def list_models(self, role: str | None = None, registry: Registry | None = None) -> list[ModelSummary]:
         """Every entry (or those listing ``role``), sorted by name bytes."""
         registry = registry or self.store.load()
-        entries = [e for e in registry.entries if role is None or role in e.roles]
+        entries = [e for e in registry.entries if role is None or role in e.role_names]
         entries.sort(key=lambda e: e.name.encode("utf-8"))
         return [summarise(e) for e in entries]
 
@@ -240,12 +239,12 @@ class Loader:
 
     @staticmethod
     def _lock_reference(entry: Any) -> str | None:
-        return entry.version_lock.expected_aggregate_sha256 or entry.artifacts.aggregate_sha256
+        return entry.expected_aggregate or entry.recorded_aggregate
 
     # ------------------------------------------------------------------ integrity
 
     def _scan(self, entry: Any) -> tuple[list[ArtifactFile], list[str]]:
-        model_path = (entry.backend_config.model_path or "").strip()
+        model_path = (entry.model_path or "").strip()
         if not model_path:
             raise ArtifactsMissing(
                 entry.name, "backend_config.model_path is not set; add the model's folder to the entry"
@@ -319,7 +318,7 @@ class Loader:
 
         def record(raw: dict[str, Any]) -> None:
             current = ModelEntry.model_validate(raw)  # the entry as it is on disk now, under the lock
-            recorded = {f.path: f.sha256 for f in current.artifacts.files if f.sha256}
+            recorded = current.recorded_files
             diff = diff_files(recorded, hashes) if recorded else None
             reference = self._lock_reference(current)
             if current.locked and reference and reference != aggregate:
@@ -376,15 +375,16 @@ class Loader:
         ``replace`` re-baselines: the expected hash becomes the current files' hash even if one was
         set (the deliberate way to accept new files for a locked model).
         """
-        entry = self.store.load().get(name)
-        expected = entry.version_lock.expected_aggregate_sha256
         fresh = None
-        if replace:
-            if entry.locked:
-                self.unlock(entry.name)  # verify of new files must not be judged by the old lock
-            fresh = self.verify(entry.name, progress=progress, on_start=on_start).aggregate_sha256
-        elif set_expected and not expected:
-            fresh = self.verify(entry.name, progress=progress, on_start=on_start).aggregate_sha256
+        if set_expected or replace:  # only these need the entry before the locked write
+            entry = self.store.load().get(name)
+            name = entry.name
+            if replace:
+                if entry.locked:
+                    self.unlock(name)  # verify of new files must not be judged by the old lock
+                fresh = self.verify(name, progress=progress, on_start=on_start).aggregate_sha256
+            elif not entry.expected_aggregate:
+                fresh = self.verify(name, progress=progress, on_start=on_start).aggregate_sha256
 
         def change(raw: dict[str, Any]) -> LockResult:
             lock = raw.get("version_lock") if isinstance(raw.get("version_lock"), dict) else {
@@ -396,9 +396,9 @@ class Loader:
                 lock["expected_aggregate_sha256"] = fresh
             raw["version_lock"] = lock
             after = (lock["locked"], lock.get("expected_aggregate_sha256"))
-            return LockResult(entry.name, True, lock.get("expected_aggregate_sha256"), before != after)
+            return LockResult(raw["name"], True, lock.get("expected_aggregate_sha256"), before != after)
 
-        return self.store.update_entry(entry.name, change)
+        return self.store.update_entry(name, change)
 
     # ------------------------------------------------------------------ vision probe
 

@@ -37,7 +37,8 @@ class Out:
         raise typer.Exit(2)
 
     def line(self, text: str) -> None:
-        _console().print(text)
+        # Plain lines need no rich (importing rich.console alone costs about 0.1 s).
+        sys.stdout.write(text + "\n")
 
     # ----------------------------------------------------------------- tables
 
