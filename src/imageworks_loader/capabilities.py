@@ -14,6 +14,7 @@ from .errors import UnknownCapability
 
 __all__ = [
     "CANONICAL",
+    "SYNONYMS",
     "canonical_name",
     "missing_capabilities",
     "normalise_capabilities",
@@ -24,7 +25,7 @@ __all__ = [
 CANONICAL: tuple[str, ...] = ("text", "vision", "audio", "embedding", "tools", "thinking")
 
 # Keys are compared after lower-casing and removing '-', '_', ' ' (so "tool-use" == "tool_use").
-_SYNONYMS: dict[str, tuple[str, ...]] = {
+SYNONYMS: dict[str, tuple[str, ...]] = {
     "text": ("text", "language", "chat", "llm", "completion", "generate"),
     "vision": ("vision", "image", "images", "multimodal", "vl", "visual", "mm", "vlm", "imageinput"),
     "audio": ("audio", "speech", "voice", "asr", "sound"),
@@ -36,7 +37,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "thinking": ("thinking", "think", "reasoning", "reason", "reasoner", "chainofthought", "cot"),
 }
 
-_LOOKUP: dict[str, str] = {syn: canon for canon, syns in _SYNONYMS.items() for syn in syns}
+_LOOKUP: dict[str, str] = {syn: canon for canon, syns in SYNONYMS.items() for syn in syns}
 _FOLD = re.compile(r"[-_\s]+")
 
 

@@ -48,8 +48,10 @@ def status_for(error: e.LoaderError) -> int:
     return 500
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": {"error": code, "message": message, **extra}}, status_code=status)
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": {"error": code, "message": message, **extra}}, status_code=status,
+                        headers=headers)
 
 
 def _redact(app: FastAPI, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +65,22 @@ def _redact(app: FastAPI, body: dict[str, Any]) -> dict[str, Any]:
             v = [x.replace(folder + "/", "") if isinstance(x, str) else x for x in v]
         out[k] = v
     return out
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first route's)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+        for method in getattr(route, "methods", None) or ():
+            m, _ = route.matches({**request.scope, "method": method})
+            if m is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -88,11 +106,19 @@ def register_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.detail, dict):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text; same family as malformed JSON.
+            return error_response(422, "invalid_request", "The request body is not valid UTF-8 JSON. See /docs.")
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"No such endpoint: {request.method} {request.url.path}. See /docs."
-        return error_response(exc.status_code, code, message, **({} if exc.headers is None else {}))
+        headers = exc.headers
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}. See /docs."
+        return error_response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,16 +18,65 @@ __all__ = ["ModelsCache", "router"]
 
 router = APIRouter()
 
-Name = Annotated[str, Field(min_length=1, max_length=256, description="Model name or alias.")]
+
+class ErrorDetail(BaseModel):
+    """Every error: a stable code, a message saying what, where and what to do next, and details."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    detail: ErrorDetail
+
+
+# Statuses any route can answer: a bad token, a body over the limit, an invalid request, and a
+# registry that cannot be read or written right now.
+_COMMON = {
+    401: "missing or wrong bearer token (when IMAGEWORKS_API_TOKEN is set)",
+    413: "request body over the size limit",
+    422: "the request is invalid (the message names each problem)",
+    503: "the registry is invalid or busy; reads keep serving the last good copy",
+}
+
+
+def errors(**codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the given statuses (``e404="..."``) plus the common ones."""
+    described = {**_COMMON, **{int(k[1:]): v for k, v in codes.items()}}
+    return {status: {"model": ErrorResponse, "description": text} for status, text in sorted(described.items())}
+
+from ..capabilities import CANONICAL, SYNONYMS
+from ..schema import ALIAS_RE
+
+# The pattern is documented, not enforced by pydantic: the loader's own check answers a bad name with a
+# message that says what is wrong (InvalidName, 422) instead of "string should match pattern".
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=128, description="Model name or alias.",
+          json_schema_extra={"pattern": f"^{ALIAS_RE.pattern}$"}),
+]
+
+
+# Documented as the accepted names (matching is case-insensitive); checked by the loader, which names
+# every unknown capability in one 422.
+Capability = Annotated[
+    str,
+    Field(max_length=64, json_schema_extra={"enum": sorted({*CANONICAL, *(s for syns in SYNONYMS.values() for s in syns)})}),
+]
 
 
 class SelectRequest(BaseModel):
     """Give ``name`` (or an alias) or ``role``, not both."""
 
-    model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    role: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    require_capabilities: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["name"], "not": {"required": ["role"]}},
+        {"required": ["role"], "not": {"required": ["name"]}},
+    ]})
+    # Absent means "not given"; an explicit null is refused (the schema says string, not nullable).
+    name: Name = None  # type: ignore[assignment]
+    role: Annotated[str, Field(min_length=1, max_length=128)] = None  # type: ignore[assignment]
+    require_capabilities: list[Capability] = Field(default_factory=list, max_length=32)
     check_backend: bool = Field(False, description="Also check the backend is up and serves the model (424 if not).")
 
     @model_validator(mode="after")
@@ -113,7 +162,7 @@ def _registry(request: Request) -> Registry:
     return registry
 
 
-@router.get("/healthz", response_model=Health, tags=["health"])
+@router.get("/healthz", response_model=Health, tags=["health"], responses=errors())
 def healthz(request: Request) -> Health:
     """Liveness, and whether the registry on disk is readable (``degraded`` says why not)."""
     from ..errors import LoaderError
@@ -128,7 +177,7 @@ def healthz(request: Request) -> Health:
     return Health(status="ok", models=len(registry.entries))
 
 
-@router.get("/v1/models", response_model=list[ModelRow], tags=["models"])
+@router.get("/v1/models", response_model=list[ModelRow], tags=["models"], responses=errors())
 def list_models(
     request: Request,
     role: Annotated[str | None, Query(max_length=128, description="Only models listing this role.")] = None,
@@ -154,9 +203,8 @@ def list_models(
     "/v1/select",
     response_model=SelectResponse,
     tags=["models"],
-    responses={404: {"description": "unknown model or no model for the role"},
-               409: {"description": "missing capability or lock violation"},
-               424: {"description": "check_backend: the backend is down or does not serve the model"}},
+    responses=errors(e404="unknown model, or no model for the role", e409="missing capability or lock violation",
+                     e424="check_backend: the backend is down or does not serve the model"),
 )
 def select(request: Request, body: SelectRequest) -> dict[str, Any]:
     """Where to reach a model: endpoint, backend and the id the backend knows it by."""
@@ -173,8 +221,8 @@ def select(request: Request, body: SelectRequest) -> dict[str, Any]:
     "/v1/verify",
     response_model=VerifyResponse,
     tags=["integrity"],
-    responses={404: {"description": "unknown model"}, 409: {"description": "lock violation, with the file diff"},
-               422: {"description": "model files missing"}},
+    responses=errors(e404="unknown model", e409="lock violation (with the file diff) or a corrupt blob",
+                     e422="invalid request, or the model's files are missing"),
 )
 def verify(request: Request, body: VerifyRequest) -> dict[str, Any]:
     """Rehash every file of the model, record the result, and check the lock."""
@@ -185,10 +233,10 @@ def verify(request: Request, body: VerifyRequest) -> dict[str, Any]:
 class ProbeRequest(BaseModel):
     """Probe ``name``; optionally also describe a caller image (``image_path`` or ``image_b64``, not both)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["image_path", "image_b64"]}})
     name: Name
-    image_path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-    image_b64: Annotated[str, Field(min_length=1)] | None = None
+    image_path: Annotated[str, Field(min_length=1, max_length=4096)] = None  # type: ignore[assignment]
+    image_b64: Annotated[str, Field(min_length=1)] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_image(self) -> ProbeRequest:
@@ -224,10 +272,9 @@ class ProbeResponse(BaseModel):
     "/v1/probe/vision",
     response_model=ProbeResponse,
     tags=["probes"],
-    responses={400: {"description": "not an image"}, 403: {"description": "image_path outside the image roots"},
-               404: {"description": "unknown model"}, 413: {"description": "image too large"},
-               502: {"description": "backend unreachable (outcome unknown)"},
-               504: {"description": "backend timed out (outcome unknown)"}},
+    responses=errors(e400="not an image", e403="image_path outside the image roots", e404="unknown model",
+                     e413="image or body too large", e502="backend unreachable (outcome unknown)",
+                     e504="backend timed out (outcome unknown)"),
 )
 def probe_vision(request: Request, body: ProbeRequest) -> Any:
     """Prove the model sees: a two-round colour challenge whose answers are checked."""
@@ -304,18 +351,18 @@ class BenchOut(BaseModel):
     summary: MetricsOut
 
 
-PathName = Annotated[str, PathParam(min_length=1, max_length=256)]
+PathName = Annotated[str, PathParam(min_length=1, max_length=128, json_schema_extra={"pattern": f"^{ALIAS_RE.pattern}$"})]
 
 
 @router.get("/v1/models/{name}/metrics", response_model=MetricsOut, tags=["metrics"],
-            responses={404: {"description": "unknown model"}})
+            responses=errors(e404="unknown model"))
 def get_metrics(request: Request, name: PathName) -> dict[str, Any]:
     """Rolling TTFT (avg, p50, p95) and throughput over the last samples of the model."""
     return _loader(request).metrics(name, window=request.app.state.settings.metrics_window).to_dict()
 
 
 @router.post("/v1/models/{name}/metrics", response_model=MetricsOut, tags=["metrics"],
-             responses={404: {"description": "unknown model"}, 422: {"description": "implausible sample"}})
+             responses=errors(e404="unknown model", e422="implausible sample"))
 def push_metrics(request: Request, name: PathName, sample: SampleIn) -> dict[str, Any]:
     """Record a sample a client measured itself; returns the new summary."""
     import time
@@ -328,8 +375,7 @@ def push_metrics(request: Request, name: PathName, sample: SampleIn) -> dict[str
 
 
 @router.post("/v1/models/{name}/bench", response_model=BenchOut, tags=["metrics"],
-             responses={404: {"description": "unknown model"}, 502: {"description": "backend unreachable"},
-                        504: {"description": "backend timed out"}})
+             responses=errors(e404="unknown model", e502="backend unreachable", e504="backend timed out"))
 def bench(request: Request, name: PathName, spec: BenchIn) -> dict[str, Any]:
     """Send streamed chat completions, time them, record the samples and the summary."""
     from ..bench import BenchRequest
@@ -349,7 +395,7 @@ def bench(request: Request, name: PathName, spec: BenchIn) -> dict[str, Any]:
 
 
 @router.get("/metrics", tags=["health"], response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}, **errors()})
 def prometheus(request: Request) -> Response:
     """Prometheus text: per-model TTFT and throughput, probe outcomes, select/verify counts, lock violations."""
     from prometheus_client import CONTENT_TYPE_LATEST
