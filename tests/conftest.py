@@ -108,7 +108,8 @@ class ServerProcess:
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30.0, **kw)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the server; returns (and keeps in ``output``) everything it printed."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -116,8 +117,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout:
+        if self.proc.stdout and not self.proc.stdout.closed:
+            self.output = self.proc.stdout.read()
             self.proc.stdout.close()
+        return getattr(self, "output", "")
 
 
 @pytest.fixture

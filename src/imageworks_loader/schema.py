@@ -8,6 +8,7 @@ why every model ignores extra fields instead of storing them: the raw dict alrea
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
@@ -170,6 +171,13 @@ class ModelEntry(BaseModel):
     performance: JSONObject = None
     generation_defaults: JSONObject = None
     metadata: JSONObject = None
+
+    @cached_property
+    def caps(self) -> dict[str, bool]:
+        """Canonical capabilities (computed once per entry; entries are immutable)."""
+        from .capabilities import normalise_capabilities
+
+        return normalise_capabilities(self.capabilities)
 
     @property
     def internal_model_id(self) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .capabilities import missing_capabilities, normalise_capabilities
+from .capabilities import missing_capabilities
 from .errors import MissingCapabilities, NoModelForRole
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def selection_of(entry: ModelEntry) -> Selection:
         endpoint=endpoint_for(entry),
         backend=entry.backend,
         internal_model_id=entry.internal_model_id,
-        capabilities=normalise_capabilities(entry.capabilities),
+        capabilities=dict(entry.caps),
         locked=entry.locked,
         deprecated=entry.is_deprecated,
         display_name=entry.display_name,
@@ -102,7 +102,7 @@ def role_order(entries: Iterable[ModelEntry], role: str) -> list[ModelEntry]:
 def select_by_role(registry: Registry, role: str, required: Sequence[str] = ()) -> Selection:
     """The best non-deprecated entry for ``role`` that has every required capability."""
     rejected: list[tuple[str, str]] = []
-    for entry in role_order(registry.entries, role):
+    for entry in registry.role_order(role):
         if entry.is_deprecated:
             rejected.append((entry.name, "deprecated"))
             continue

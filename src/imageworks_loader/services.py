@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .capabilities import normalise_capabilities, parse_required
+from .capabilities import parse_required
 from .errors import ArtifactsMissing, CorruptArtifact, InvalidName, LockViolation
 from .integrity import (
     ArtifactFile,
@@ -108,7 +108,7 @@ def summarise(entry: Any) -> ModelSummary:
     return ModelSummary(
         name=entry.name,
         backend=entry.backend,
-        capabilities=normalise_capabilities(entry.capabilities),
+        capabilities=dict(entry.caps),
         locked=entry.locked,
         vision_ok=entry.vision_ok,
         display_name=entry.display_name,

@@ -70,6 +70,18 @@ class Registry:
             raise ModelNotFound(name, self.suggest(name))
         return self.entries[i]
 
+    def role_order(self, role: str) -> list[Any]:
+        """Entries listing ``role`` in selection order, computed once per snapshot and role."""
+        cache = self.__dict__.setdefault("_role_orders", {})
+        order = cache.get(role)
+        if order is None:
+            from .selection import role_order
+
+            order = role_order(self.entries, role)
+            if len(cache) < 1024:  # bounded: callers may ask for any number of unknown roles
+                cache[role] = order
+        return order
+
     def index_of(self, name: str) -> int:
         self.get(name)
         return self._index[name]
@@ -346,9 +358,26 @@ class RegistryStore:
                         raise LockTimeout(self.lock_path, self.lock_timeout) from None
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
+            self._remove_stale_temp_files()
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files left by writers that died mid-write (call with the lock held).
+
+        Temp files are only ever created under the lock, so while we hold it any that exist belong to
+        a writer that is gone.
+        """
+        prefix = f".{self.path.name}."
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path.parent / name)
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[list[dict[str, Any]]]:

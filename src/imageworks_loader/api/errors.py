@@ -7,6 +7,8 @@ produce a 500, and no traceback or server filesystem path leaves the process.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,15 +56,23 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
                         headers=headers)
 
 
+# An absolute POSIX path inside a message (not the "//host" of a URL): what a client must not learn.
+_ABS_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s'\",;()]+)")
+
+
+def _redact_text(text: str, registry: str) -> str:
+    return _ABS_PATH.sub("<server path>", text.replace(registry, os.path.basename(registry)))
+
+
 def _redact(app: FastAPI, body: dict[str, Any]) -> dict[str, Any]:
-    """Replace the server's registry folder with the file's bare name in messages."""
-    folder = str(app.state.settings.registry_path.resolve().parent)
-    out = {}
+    """Messages say what failed without the server's filesystem paths (the CLI shows them in full)."""
+    registry = str(app.state.settings.registry_path.resolve())
+    out: dict[str, Any] = {}
     for k, v in body.items():
         if isinstance(v, str):
-            v = v.replace(folder + "/", "").replace(folder, ".")
+            v = _redact_text(v, registry)
         elif isinstance(v, list):
-            v = [x.replace(folder + "/", "") if isinstance(x, str) else x for x in v]
+            v = [_redact_text(x, registry) if isinstance(x, str) else x for x in v]
         out[k] = v
     return out
 

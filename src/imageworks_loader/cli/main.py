@@ -356,9 +356,19 @@ def serve(
         )
     with handle_errors(out):
         settings_loader_check(settings)
+        import logging
+
         import uvicorn
 
         from ..api.app import create_app
+
+        app_log = logging.getLogger("imageworks_loader")
+        if not app_log.handlers:  # the loader's own warnings (auth rejections), beside uvicorn's lines
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+            app_log.addHandler(handler)
+            level = logging.getLevelName(log_level.upper())
+            app_log.setLevel(level if isinstance(level, int) else logging.INFO)
 
         uvicorn.run(
             create_app(settings),
