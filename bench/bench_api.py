@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, MiB, Server, ensure_file, pct, report, synthetic_registry  # noqa: E402
+from common import DATA, MiB, Server, ensure_file, pct, report, synthetic_registry
 
 
 def latencies(client: httpx.Client, method: str, url: str, n: int, **kw) -> list[float]:

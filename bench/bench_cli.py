@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, median, report, run  # noqa: E402
+from common import ROOT, median, report, run
 
 REPS = 9
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, median, report, synthetic_registry  # noqa: E402
+from common import DATA, median, report, synthetic_registry
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, MiB, Server, drop_cache, ensure_file, median, report, run  # noqa: E402
+from common import DATA, MiB, Server, drop_cache, ensure_file, median, report, run
 
 REPS = 3
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, Server, pct  # noqa: E402
+from common import DATA, Server, pct
 
 
 @dataclass

@@ -1,7 +1,11 @@
 import pytest
 
 from imageworks_loader.capabilities import (
-    CANONICAL, canonical_name, missing_capabilities, normalise_capabilities, parse_required,
+    CANONICAL,
+    canonical_name,
+    missing_capabilities,
+    normalise_capabilities,
+    parse_required,
 )
 from imageworks_loader.errors import UnknownCapability
 

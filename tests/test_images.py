@@ -7,7 +7,11 @@ from PIL import Image
 
 from imageworks_loader.errors import ImagePathNotAllowed, ImageTooLarge, NotAnImage
 from imageworks_loader.images import (
-    MAX_IMAGE_BYTES, decode_b64, prepare_image, read_image_file, resolve_image_path,
+    MAX_IMAGE_BYTES,
+    decode_b64,
+    prepare_image,
+    read_image_file,
+    resolve_image_path,
 )
 
 

@@ -7,7 +7,12 @@ import pytest
 
 from imageworks_loader import integrity
 from imageworks_loader.integrity import (
-    aggregate_sha256, content_address, diff_files, hash_file, hash_files, scan_artifacts,
+    aggregate_sha256,
+    content_address,
+    diff_files,
+    hash_file,
+    hash_files,
+    scan_artifacts,
 )
 
 CHUNK = integrity._CHUNK

@@ -10,7 +10,7 @@ import pytest
 from .conftest import ServerProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from load_test import build_registry, run_load  # noqa: E402
+from load_test import build_registry, run_load
 
 pytestmark = pytest.mark.slow
 

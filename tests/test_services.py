@@ -5,7 +5,12 @@ import time
 import pytest
 
 from imageworks_loader.errors import (
-    ArtifactsMissing, CorruptArtifact, InvalidName, LockViolation, MissingCapabilities, ModelNotFound,
+    ArtifactsMissing,
+    CorruptArtifact,
+    InvalidName,
+    LockViolation,
+    MissingCapabilities,
+    ModelNotFound,
 )
 from imageworks_loader.integrity import aggregate_sha256, hash_file
 from imageworks_loader.services import Loader

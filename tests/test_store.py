@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from imageworks_loader.errors import LockTimeout, ModelNotFound, RegistryInvalid, RegistryNotFound, RegistryWriteError
+from imageworks_loader.errors import (
+    LockTimeout,
+    ModelNotFound,
+    RegistryInvalid,
+    RegistryNotFound,
+    RegistryWriteError,
+)
 from imageworks_loader.store import RegistryStore
 
 from .helpers import entry, write_registry

@@ -34,16 +34,16 @@ _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
-if TYPE_CHECKING:
-    from .capabilities import normalise_capabilities
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from .capabilities import normalise_capabilities  # noqa: F401
     from .errors import *  # noqa: F403
-    from .integrity import aggregate_sha256, hash_file
-    from .schema import ModelEntry
-    from .selection import Selection
-    from .services import Loader
-    from .settings import Settings
-    from .state import StateDB
-    from .store import Registry, RegistryStore
+    from .integrity import aggregate_sha256, hash_file  # noqa: F401
+    from .schema import ModelEntry  # noqa: F401
+    from .selection import Selection  # noqa: F401
+    from .services import Loader  # noqa: F401
+    from .settings import Settings  # noqa: F401
+    from .state import StateDB  # noqa: F401
+    from .store import Registry, RegistryStore  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

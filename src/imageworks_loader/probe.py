@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .backends import BackendClient, ImagesRefused
@@ -67,7 +67,7 @@ _WORD_RE = {c: re.compile(r"\b(" + "|".join(ws) + r")\b", re.I) for c, ws in _CO
 _SHAPES = ("circle", "square", "triangle", "diamond")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     VERIFIED = "verified"
     NOT_SUPPORTED = "not_supported"
     UNKNOWN = "unknown"

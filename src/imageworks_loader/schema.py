@@ -26,11 +26,11 @@ from typing_extensions import TypedDict
 
 __all__ = [
     "ALIAS_RE",
-    "Artifacts",
+    "NAME_RE",
     "ArtifactFile",
+    "Artifacts",
     "BackendConfig",
     "ModelEntry",
-    "NAME_RE",
     "Probes",
     "VersionLock",
     "VisionProbe",

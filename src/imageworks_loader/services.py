@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,12 @@ from .selection import Selection, select_by_name, select_by_role
 from .state import StateDB, state_path_for
 from .store import Registry, RegistryStore
 
-__all__ = ["LockResult", "Loader", "ModelSummary", "VerifyResult", "utc_now"]
+__all__ = ["Loader", "LockResult", "ModelSummary", "VerifyResult", "utc_now"]
 
 
 def utc_now() -> str:
     """An ISO 8601 UTC timestamp, the format imageworks writes."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

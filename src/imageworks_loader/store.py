@@ -25,7 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidName, LockTimeout, ModelNotFound, RegistryInvalid, RegistryNotFound, RegistryWriteError
+from .errors import (
+    InvalidName,
+    LockTimeout,
+    ModelNotFound,
+    RegistryInvalid,
+    RegistryNotFound,
+    RegistryWriteError,
+)
 
 __all__ = ["Registry", "RegistryStore", "parse_registry", "serialise_registry"]
 

@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import socket
 
 import pytest
 from fastapi.testclient import TestClient

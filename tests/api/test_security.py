@@ -84,9 +84,9 @@ def test_public_bind_needs_a_token_or_an_explicit_flag(registry_path):
 
 
 def test_default_bind_is_loopback():
-    from imageworks_loader.cli.main import serve
-
     import inspect
+
+    from imageworks_loader.cli.main import serve
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
 

@@ -66,7 +66,7 @@ def _learn_bpe(text: str, n_merges: int) -> tuple[list[str], list[str]]:
     for _ in range(n_merges):
         pairs: Counter[tuple[str, str]] = Counter()
         for word, freq in words.items():
-            for a, b in zip(word, word[1:]):
+            for a, b in zip(word, word[1:], strict=False):
                 pairs[(a, b)] += freq
         if not pairs:
             break

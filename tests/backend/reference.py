@@ -32,7 +32,7 @@ def dominant_colour_name(data: bytes) -> str:
         counts = rgb.getcolors(64 * 64) or []
     counts = [(n, c) for n, c in counts if sum(c) < 720]  # drop the white background
     _, colour = max(counts)
-    return min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], colour)))
+    return min(PALETTE, key=lambda name: sum((a - b) ** 2 for a, b in zip(PALETTE[name], colour, strict=True)))
 
 
 @dataclass

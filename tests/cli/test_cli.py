@@ -132,3 +132,15 @@ def test_progress_bar_only_on_a_terminal(registry_path):
     os.close(master)
     assert p.returncode == 0
     assert b"Verifying" in b"".join(chunks)
+
+
+@pytest.mark.parametrize("var, value, needle", [
+    ("IMAGEWORKS_PROBE_TIMEOUT", "soon", "is not a number of seconds"),
+    ("IMAGEWORKS_LOCK_TIMEOUT", "-1", "must be positive"),
+    ("IMAGEWORKS_METRICS_WINDOW", "0", "must be a positive integer"),
+])
+def test_bad_settings_are_usage_errors(registry_path, var, value, needle):
+    from ..conftest import cli_env
+
+    r = run_cli("--registry", str(registry_path), "list", env=cli_env(**{var: value}))
+    assert r.returncode == 2 and needle in r.stderr and var in r.stderr

@@ -11,6 +11,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..capabilities import CANONICAL, SYNONYMS
+from ..schema import ALIAS_RE
 from ..services import Loader
 from ..store import Registry
 
@@ -45,9 +47,6 @@ def errors(**codes: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the given statuses (``e404="..."``) plus the common ones."""
     described = {**_COMMON, **{int(k[1:]): v for k, v in codes.items()}}
     return {status: {"model": ErrorResponse, "description": text} for status, text in sorted(described.items())}
-
-from ..capabilities import CANONICAL, SYNONYMS
-from ..schema import ALIAS_RE
 
 # The pattern is documented, not enforced by pydantic: the loader's own check answers a bad name with a
 # message that says what is wrong (InvalidName, 422) instead of "string should match pattern".

@@ -29,6 +29,13 @@ class Out:
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
+    def emit(self, result: Any, *, as_json: bool, human: Callable[[Any], None]) -> None:
+        """JSON of ``result.to_dict()`` for scripts, or the human rendering."""
+        if as_json:
+            self.json(result.to_dict())
+        else:
+            human(result)
+
     def error(self, message: str) -> None:
         sys.stderr.write(f"error: {message}\n")
 
@@ -161,7 +168,12 @@ class Out:
             yield None, None
             return
         from rich.progress import (
-            BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
         )
 
         progress = Progress(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -36,20 +36,34 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 
 class State:
-    """Per-invocation state: where the registry is, and a Loader built on first use."""
+    """Per-invocation state: the registry path, and settings and a Loader built on first use."""
 
     def __init__(self, registry: Path) -> None:
         self.registry = registry
+        self._settings: Any = None
         self._loader: Any = None
+
+    @property
+    def settings(self) -> Any:
+        """Settings from the environment (a bad value raises ValueError: a usage error)."""
+        if self._settings is None:
+            from ..settings import Settings
+
+            self._settings = Settings.from_env(registry_path=self.registry)
+        return self._settings
+
+    def with_timeout(self, timeout: float | None) -> Any:
+        """The settings, with ``--timeout`` (when given) as the per-request backend timeout."""
+        from dataclasses import replace
+
+        return self.settings if timeout is None else replace(self.settings, probe_timeout=timeout)
 
     @property
     def loader(self) -> Any:
         if self._loader is None:
             from ..services import Loader
-            from ..settings import Settings
 
-            settings = Settings.from_env(registry_path=self.registry)
-            self._loader = Loader(settings.registry_path, lock_timeout=settings.lock_timeout)
+            self._loader = Loader(self.settings.registry_path, lock_timeout=self.settings.lock_timeout)
         return self._loader
 
 
@@ -57,7 +71,7 @@ class State:
 def main(
     ctx: typer.Context,
     registry: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--registry",
             envvar="IMAGEWORKS_REGISTRY",
@@ -77,7 +91,7 @@ def _state(ctx: typer.Context) -> State:
 @app.command("list")
 def list_models(
     ctx: typer.Context,
-    role: Annotated[Optional[str], typer.Option("--role", help="Only models that list this role.")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Only models that list this role.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List models with their backend, capabilities, lock and vision status.
@@ -98,10 +112,10 @@ def list_models(
 @app.command("select")
 def select(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Argument(help="Model name or alias.", show_default=False)] = None,
-    role: Annotated[Optional[str], typer.Option("--role", help="Pick the best model for a role instead.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Model name or alias.", show_default=False)] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Pick the best model for a role instead.")] = None,
     require: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--require", help="Required capability (repeatable): vision, tools, embedding, ..."),
     ] = None,
     require_vision: Annotated[bool, typer.Option("--require-vision", help="Same as --require vision.")] = False,
@@ -125,16 +139,11 @@ def select(
         out.usage_error("give a model NAME or --role ROLE (exactly one).")
     required = list(require or []) + (["vision"] if require_vision else [])
     with handle_errors(out):
-        from ..settings import Settings
-
-        settings = Settings.from_env(registry_path=_state(ctx).registry)
-        chosen = _state(ctx).loader.select(
-            name=name, role=role, require=required, check_backend=check, check_timeout=settings.check_timeout
+        state = _state(ctx)
+        chosen = state.loader.select(
+            name=name, role=role, require=required, check_backend=check, check_timeout=state.settings.check_timeout
         )
-        if as_json:
-            out.json(chosen.to_dict())
-            return
-        out.selection(chosen)
+        out.emit(chosen, as_json=as_json, human=out.selection)
 
 
 @app.command("verify")
@@ -149,10 +158,7 @@ def verify(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     out = Out()
     with handle_errors(out), out.hash_progress("Verifying") as (on_start, progress):
         result = _state(ctx).loader.verify(name, progress=progress, on_start=on_start)
-    if as_json:
-        out.json(result.to_dict())
-    else:
-        out.verified(result)
+    out.emit(result, as_json=as_json, human=out.verified)
 
 
 @app.command("lock")
@@ -182,10 +188,7 @@ def lock(
         result = _state(ctx).loader.lock(
             name, set_expected=set_expected, replace=replace, progress=progress, on_start=on_start
         )
-    if as_json:
-        out.json(result.to_dict())
-    else:
-        out.lock_result(result)
+    out.emit(result, as_json=as_json, human=out.lock_result)
 
 
 @app.command("unlock")
@@ -198,10 +201,7 @@ def unlock(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     out = Out()
     with handle_errors(out):
         result = _state(ctx).loader.unlock(name)
-    if as_json:
-        out.json(result.to_dict())
-    else:
-        out.lock_result(result)
+    out.emit(result, as_json=as_json, human=out.lock_result)
 
 
 @app.command("probe-vision")
@@ -209,11 +209,11 @@ def probe_vision(
     ctx: typer.Context,
     name: NameArg,
     image: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Argument(help="Also describe this image (any file you can read).", show_default=False),
     ] = None,
     timeout: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--timeout", help="Seconds per backend request [default: IMAGEWORKS_PROBE_TIMEOUT or 60].",
                      min=0.1, show_default=False),
     ] = None,
@@ -229,10 +229,8 @@ def probe_vision(
       imageworks-loader probe-vision qwen2.5-vl-7b-awq photo.jpg --timeout 30 --json
     """
     out = Out()
-    from ..settings import Settings
-
     with handle_errors(out):
-        settings = Settings.from_env(registry_path=_state(ctx).registry, probe_timeout=timeout)
+        settings = _state(ctx).with_timeout(timeout)
         loader = _state(ctx).loader
         loader.registry().get(name)  # unknown model before reading the image
         prepared = None
@@ -243,10 +241,7 @@ def probe_vision(
         result = loader.probe_vision(
             name, image=prepared, timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout
         )
-    if as_json:
-        out.json(result.to_dict())
-    else:
-        out.probe(result)
+    out.emit(result, as_json=as_json, human=out.probe)
     raise typer.Exit(0 if result.outcome.value == "verified" else 1)
 
 
@@ -256,10 +251,10 @@ def bench(
     name: NameArg,
     requests: Annotated[int, typer.Option("--requests", "-n", help="How many requests.", min=1, max=10_000)] = 10,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens per request.", min=1, max=8192)] = 64,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", help="The user message to send.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="The user message to send.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight.", min=1, max=64)] = 1,
     timeout: Annotated[
-        Optional[float], typer.Option("--timeout", help="Seconds per request [default: 60].", min=0.1, show_default=False)
+        float | None, typer.Option("--timeout", help="Seconds per request [default: 60].", min=0.1, show_default=False)
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -274,12 +269,11 @@ def bench(
     """
     out = Out()
     from ..bench import DEFAULT_PROMPT, BenchRequest
-    from ..settings import Settings
 
     spec = BenchRequest(requests=requests, max_tokens=max_tokens, prompt=prompt or DEFAULT_PROMPT,
                         concurrency=concurrency)
     with handle_errors(out), out.count_progress("Benchmarking", requests) as advance:
-        settings = Settings.from_env(registry_path=_state(ctx).registry, probe_timeout=timeout)
+        settings = _state(ctx).with_timeout(timeout)
         samples, summary = _state(ctx).loader.bench(
             name, spec, window=settings.metrics_window, timeout=settings.probe_timeout,
             connect_timeout=settings.connect_timeout, progress=advance,
@@ -299,7 +293,7 @@ def bench(
 @app.command("metrics")
 def metrics(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Argument(help="One model (default: all).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="One model (default: all).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling time-to-first-token and throughput per model (from bench runs and pushed samples).
@@ -309,10 +303,8 @@ def metrics(
       imageworks-loader metrics qwen2.5-vl-7b-awq --json
     """
     out = Out()
-    from ..settings import Settings
-
     with handle_errors(out):
-        window = Settings.from_env(registry_path=_state(ctx).registry).metrics_window
+        window = _state(ctx).settings.metrics_window
         loader = _state(ctx).loader
         summaries = [loader.metrics(name, window=window)] if name else loader.all_metrics(window=window)
     if as_json:
@@ -345,10 +337,8 @@ def serve(
       IMAGEWORKS_API_TOKEN=secret imageworks-loader serve --host 0.0.0.0 --port 8765
     """
     out = Out()
-    from ..settings import Settings
-
     with handle_errors(out):
-        settings = Settings.from_env(registry_path=_state(ctx).registry)
+        settings = _state(ctx).settings
     if not _is_loopback(host) and not settings.api_token and not allow_unauthenticated:
         out.usage_error(
             f"refusing to bind {host} without IMAGEWORKS_API_TOKEN: anyone who can reach it could change the "
