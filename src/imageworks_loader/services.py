@@ -104,7 +104,7 @@ class LockResult:
         }
 
 
-def summarise(entry: Any) -> ModelSummary:
+def model_summary(entry: Any) -> ModelSummary:
     return ModelSummary(
         name=entry.name,
         backend=entry.backend,
@@ -145,7 +145,7 @@ class Loader:
         registry = registry or self.store.load()
         entries = [e for e in registry.entries if role is None or role in e.role_names]
         entries.sort(key=lambda e: e.name.encode("utf-8"))
-        return [summarise(e) for e in entries]
+        return [model_summary(e) for e in entries]
 
     def select(
         self,
@@ -333,15 +333,10 @@ class Loader:
                     hint=f"If the new files are intended, re-baseline the lock with "
                     f"'imageworks-loader lock {name} --set-expected --replace'.",
                 )
-            artifacts = raw.get("artifacts") if isinstance(raw.get("artifacts"), dict) else {}
+            artifacts = _block(raw, "artifacts")
             artifacts["aggregate_sha256"] = aggregate
             artifacts["files"] = [{"path": p, "sha256": hashes[p]} for p in sorted(hashes, key=_path_key)]
-            raw["artifacts"] = artifacts
-            lock = raw.get("version_lock") if isinstance(raw.get("version_lock"), dict) else {
-                "locked": False, "expected_aggregate_sha256": None,
-            }
-            lock["last_verified"] = utc_now()
-            raw["version_lock"] = lock
+            _block(raw, "version_lock")["last_verified"] = utc_now()
             outcome["locked"] = current.locked
             outcome["diff"] = diff
 
@@ -387,14 +382,11 @@ class Loader:
                 fresh = self.verify(name, progress=progress, on_start=on_start).aggregate_sha256
 
         def change(raw: dict[str, Any]) -> LockResult:
-            lock = raw.get("version_lock") if isinstance(raw.get("version_lock"), dict) else {
-                "locked": False, "expected_aggregate_sha256": None, "last_verified": None,
-            }
+            lock = _block(raw, "version_lock")
             before = (lock.get("locked"), lock.get("expected_aggregate_sha256"))
             lock["locked"] = True
             if fresh and (replace or not lock.get("expected_aggregate_sha256")):
                 lock["expected_aggregate_sha256"] = fresh
-            raw["version_lock"] = lock
             after = (lock["locked"], lock.get("expected_aggregate_sha256"))
             return LockResult(raw["name"], True, lock.get("expected_aggregate_sha256"), before != after)
 
@@ -440,12 +432,7 @@ class Loader:
                 "notes": result.notes(),
             }
 
-            def change(raw: dict[str, Any]) -> None:
-                probes = raw.get("probes") if isinstance(raw.get("probes"), dict) else {}
-                probes["vision"] = record
-                raw["probes"] = probes
-
-            self.store.update_entry(entry.name, change)
+            self.store.update_entry(entry.name, lambda raw: _block(raw, "probes").update(vision=record))
         return result
 
     # ------------------------------------------------------------------ metrics
@@ -503,12 +490,7 @@ class Loader:
         summary = self.metrics(entry.name, window=window)
         block = summary.performance_block()
 
-        def change(raw: dict[str, Any]) -> None:
-            perf = raw.get("performance") if isinstance(raw.get("performance"), dict) else {}
-            perf.update(block)
-            raw["performance"] = perf
-
-        self.store.update_entry(entry.name, change)
+        self.store.update_entry(entry.name, lambda raw: _block(raw, "performance").update(block))
         return samples, summary
 
     def unlock(self, name: str) -> LockResult:
@@ -523,6 +505,21 @@ class Loader:
             return LockResult(raw["name"], False, lock.get("expected_aggregate_sha256"), was)
 
         return self.store.update_entry(name, change)
+
+
+_BLOCK_DEFAULTS: dict[str, dict[str, Any]] = {
+    # What imageworks writes for a fresh entry, so a block the loader creates looks like its own.
+    "version_lock": {"locked": False, "expected_aggregate_sha256": None, "last_verified": None},
+    "artifacts": {"aggregate_sha256": "", "files": []},
+}
+
+
+def _block(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """The raw entry's ``key`` object, created in place when it is missing or null (others kept as is)."""
+    value = raw.get(key)
+    if not isinstance(value, dict):
+        value = raw[key] = dict(_BLOCK_DEFAULTS.get(key, {}))
+    return value
 
 
 def _path_key(path: str) -> bytes:
