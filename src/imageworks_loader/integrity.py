@@ -44,6 +44,7 @@ _CHUNK = 4 << 20
 _PIPE_CHUNK = 1 << 20
 _PIPE_BUFFERS = 4
 _PIPE_MIN = 32 << 20
+_HASH_NICE = 10
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _OLLAMA_BLOB = re.compile(r"sha256[-:]([0-9a-f]{64})")
 
@@ -157,7 +158,7 @@ def _hash_pipelined(fd: int, progress: Progress | None) -> str:
         except BaseException as exc:  # handed to the hashing thread, which re-raises it
             full.put(exc)
 
-    thread = threading.Thread(target=reader, name="iwl-read", daemon=True)
+    thread = threading.Thread(target=lambda: (_yield_cpu(), reader()), name="iwl-read", daemon=True)
     thread.start()
     try:
         while True:
@@ -174,6 +175,18 @@ def _hash_pipelined(fd: int, progress: Progress | None) -> str:
     finally:
         free.put(None)  # wake and stop the reader whatever happened here
         thread.join()
+
+
+def _yield_cpu() -> None:
+    """Lower this hashing thread's scheduling priority (Linux threads have their own nice value).
+
+    Hashing still takes every idle cycle, but a server's event loop thread wins the CPU when it
+    has requests to answer, which keeps list/select latency low during a large verify.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASH_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: hashing works the same
+        pass
 
 
 def hash_files(
@@ -199,7 +212,7 @@ def hash_files(
 
     if workers == 1:
         return {f.path: one(f) for f in todo}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iwl-hash") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iwl-hash", initializer=_yield_cpu) as pool:
         return {f.path: d for f, d in zip(todo, pool.map(one, todo), strict=True)}
 
 
