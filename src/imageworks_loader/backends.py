@@ -195,9 +195,9 @@ class _ErrorMap:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, BackendError):
-            return False
+            return
         endpoint = self.client.endpoint
         if isinstance(exc, httpx.ConnectTimeout):
             raise BackendUnavailable(endpoint, "connection timed out") from None
@@ -209,7 +209,6 @@ class _ErrorMap:
             raise BackendUnavailable(endpoint, f"the connection failed ({type(exc).__name__})") from None
         if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
             raise BackendUnavailable(endpoint, "the endpoint URL is invalid; fix base_url/host/port") from None
-        return False
 
 
 def _text(value: Any) -> str:

@@ -92,9 +92,8 @@ def prepare_image(data: bytes, source: str) -> PreparedImage:
                 img.convert("RGB").save(out, "JPEG", quality=90)
                 mime = "image/jpeg"
             else:
-                if img.mode not in ("RGB", "RGBA", "L", "LA"):
-                    img = img.convert("RGBA")
-                img.save(out, "PNG")
+                png = img if img.mode in ("RGB", "RGBA", "L", "LA") else img.convert("RGBA")
+                png.save(out, "PNG")
                 mime = "image/png"
             return PreparedImage(out.getvalue(), mime, img.width, img.height, source,
                                  resized=(img.width, img.height) != (width, height))

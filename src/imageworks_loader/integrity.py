@@ -149,6 +149,7 @@ def _hash_pipelined(fd: int, progress: Progress | None) -> str:
         free.put(bytearray(_PIPE_CHUNK))
 
     def reader() -> None:
+        _yield_cpu()
         try:
             while (buf := free.get()) is not None:
                 n = os.readv(fd, [buf])
@@ -158,7 +159,7 @@ def _hash_pipelined(fd: int, progress: Progress | None) -> str:
         except BaseException as exc:  # handed to the hashing thread, which re-raises it
             full.put(exc)
 
-    thread = threading.Thread(target=lambda: (_yield_cpu(), reader()), name="iwl-read", daemon=True)
+    thread = threading.Thread(target=reader, name="iwl-read", daemon=True)
     thread.start()
     try:
         while True:

@@ -227,7 +227,8 @@ class ModelEntry(BaseModel):
     @property
     def recorded_files(self) -> dict[str, str]:
         """{path: sha256} from the last verify, as recorded in ``artifacts.files``."""
-        return {f["path"]: f["sha256"] for f in (self.artifacts or {}).get("files") or [] if f.get("sha256")}
+        files = (self.artifacts or {}).get("files") or []
+        return {f["path"]: sha for f in files if (sha := f.get("sha256"))}
 
     @property
     def vision_ok(self) -> bool | None:

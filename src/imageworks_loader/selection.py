@@ -57,8 +57,9 @@ def _backend_key(backend: str) -> str:
 def endpoint_for(entry: ModelEntry) -> str:
     """``base_url`` if set; else ``host`` if it is a full URL; else ``http://host:port/v1``."""
     cfg = entry.config
-    if cfg.get("base_url"):
-        return cfg["base_url"].rstrip("/")
+    base_url = cfg.get("base_url")
+    if base_url:
+        return base_url.rstrip("/")
     host = (cfg.get("host") or "").strip()
     if host.startswith(("http://", "https://")):
         return host.rstrip("/")

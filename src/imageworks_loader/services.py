@@ -202,10 +202,7 @@ class Loader:
             return {}
         with ThreadPoolExecutor(max_workers=min(32, len(endpoints)), thread_name_prefix="iwl-check") as pool:
             answers = dict(zip(endpoints, pool.map(served, endpoints), strict=True))
-        return {
-            s.name: bool(answers[s.endpoint] is not None and s.internal_model_id in answers[s.endpoint])
-            for s in selections
-        }
+        return {s.name: s.internal_model_id in (answers[s.endpoint] or ()) for s in selections}
 
     def check_lock_fingerprints(self, entry: Any) -> None:
         """A locked model is usable only while its files match the last verify (stat only, no hashing)."""

@@ -120,7 +120,7 @@ def _loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def _friendly(err: dict[str, Any]) -> str:
+def _friendly(err: Any) -> str:
     if err.get("type") == "string_pattern_mismatch" and str(err["loc"][-1]).endswith("sha256"):
         return "must be 64 lowercase hex digits (a sha256), or empty"
     return err["msg"]
@@ -232,8 +232,7 @@ def _duplicate_problems(entries: list[Any]) -> list[str]:
     owner: dict[str, int] = {}
     for i, entry in enumerate(entries):
         if entry.name in owner:
-            j = owner[entry.name]
-            problems.append(f"duplicate name {entry.name!r}: entries {j} and {i}")
+            problems.append(f"duplicate name {entry.name!r}: entries {owner[entry.name]} and {i}")
         else:
             owner[entry.name] = i
     alias_owner: dict[str, int] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,7 +51,7 @@ def status_for(error: e.LoaderError) -> int:
     return 500
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
                    **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": {"error": code, "message": message, **extra}}, status_code=status,
                         headers=headers)
