@@ -1,6 +1,8 @@
 """Property-based fuzzing of the API from its own OpenAPI schema (schemathesis): no 500, every
 response matches its documented status and schema. Bounded examples per operation so CI stays fast."""
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ..helpers import entry, write_registry
 MAX_EXAMPLES = 100
 
 _tmp = Path(tempfile.mkdtemp(prefix="iwl-fuzz-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 (_tmp / "model").mkdir()
 (_tmp / "model" / "weights.bin").write_bytes(b"0" * 1000)
 _registry = write_registry(_tmp / "model_registry.json", [
