@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from .settings import DEFAULT_METRICS_WINDOW
 from .state import Sample
 
-__all__ = ["DEFAULT_WINDOW", "MetricsSummary", "check_sample", "iso_utc", "percentile", "sample_dict", "summarise", "throughput"]
+__all__ = ["DEFAULT_WINDOW", "BenchResult", "MetricsSummary", "check_sample", "iso_utc", "percentile", "sample_dict", "summarise", "throughput"]
 
-DEFAULT_WINDOW = 50
+DEFAULT_WINDOW = DEFAULT_METRICS_WINDOW
 _MAX_MS = 24 * 3600 * 1000.0  # a request longer than a day is a clock error, not a measurement
 _MAX_TOKENS = 10_000_000
 
@@ -56,6 +57,21 @@ class MetricsSummary:
         d = self.to_dict()
         return {k: d[k] for k in ("rolling_samples", "ttft_ms_avg", "ttft_ms_p50", "ttft_ms_p95",
                                   "throughput_toks_per_s_avg", "last_sample")}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """A finished bench: the samples it measured and the rolling summary after recording them."""
+
+    samples: tuple[Sample, ...]
+    summary: MetricsSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.summary.name,
+            "samples": [sample_dict(s) for s in self.samples],
+            "summary": self.summary.to_dict(),
+        }
 
 
 def _round(x: float | None) -> float | None:

@@ -24,6 +24,7 @@ from .integrity import (
     hash_files,
     scan_artifacts,
 )
+from .metrics import DEFAULT_WINDOW
 from .selection import Selection, select_by_name, select_by_role
 from .state import StateDB, state_path_for
 from .store import Registry, RegistryStore
@@ -72,7 +73,6 @@ class VerifyResult:
     bytes: int
     seconds: float
     locked: bool
-    previously_recorded: bool
     changes: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,10 +130,6 @@ class Loader:
         self.store = RegistryStore(registry_path, lock_timeout=lock_timeout)
         self.state = StateDB(state_path_for(self.store.path))
         self.hash_workers = hash_workers
-
-    @property
-    def registry_path(self) -> Path:
-        return self.store.path
 
     def registry(self) -> Registry:
         return self.store.load()
@@ -347,7 +343,6 @@ class Loader:
             bytes=total,
             seconds=time.perf_counter() - started,
             locked=outcome["locked"],
-            previously_recorded=diff is not None,
             changes={"changed": list(diff.changed), "added": list(diff.added), "removed": list(diff.removed)}
             if diff
             else {},
@@ -446,14 +441,14 @@ class Loader:
                 raise InvalidSample(problems)
         self.state.add_samples(entry.name, samples, source)
 
-    def metrics(self, name: str, *, window: int = 50) -> Any:
+    def metrics(self, name: str, *, window: int = DEFAULT_WINDOW) -> Any:
         """The rolling summary of one model; ModelNotFound for names not in the registry."""
         from .metrics import summarise
 
         entry = self.store.load().get(name)
         return summarise(entry.name, self.state.recent_samples(entry.name, window), window)
 
-    def all_metrics(self, *, window: int = 50) -> list[Any]:
+    def all_metrics(self, *, window: int = DEFAULT_WINDOW) -> list[Any]:
         from .metrics import summarise
 
         return [
@@ -466,11 +461,11 @@ class Loader:
         name: str,
         spec: Any,
         *,
-        window: int = 50,
+        window: int = DEFAULT_WINDOW,
         timeout: float = 60.0,
         connect_timeout: float = 5.0,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[list[Any], Any]:
+    ) -> Any:
         """Measure the model with streamed requests, record the samples, and write the summary.
 
         All samples land in the state database in one transaction, then the registry's
@@ -488,7 +483,9 @@ class Loader:
         block = summary.performance_block()
 
         self.store.update_entry(entry.name, lambda raw: _block(raw, "performance").update(block))
-        return samples, summary
+        from .metrics import BenchResult
+
+        return BenchResult(tuple(samples), summary)
 
     def unlock(self, name: str) -> LockResult:
         """Clear ``locked``; keep the expected hash for a later re-lock."""

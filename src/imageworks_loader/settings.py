@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_REGISTRY", "Settings"]
+__all__ = ["DEFAULT_METRICS_WINDOW", "DEFAULT_REGISTRY", "Settings"]
 
 DEFAULT_REGISTRY = Path("configs/model_registry.json")
+DEFAULT_METRICS_WINDOW = 50  # samples in the rolling window
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -36,7 +37,7 @@ class Settings:
     connect_timeout: float = 5.0  # IMAGEWORKS_CONNECT_TIMEOUT
     lock_timeout: float = 10.0  # IMAGEWORKS_LOCK_TIMEOUT
     check_timeout: float = 2.0  # IMAGEWORKS_CHECK_TIMEOUT (backend readiness checks)
-    metrics_window: int = 50  # IMAGEWORKS_METRICS_WINDOW
+    metrics_window: int = DEFAULT_METRICS_WINDOW  # IMAGEWORKS_METRICS_WINDOW
     max_body_bytes: int = 32 << 20  # request bodies (a 20 MB image is ~27 MB as base64)
 
     @classmethod
@@ -56,7 +57,7 @@ class Settings:
             "connect_timeout": _float(env, "IMAGEWORKS_CONNECT_TIMEOUT", 5.0),
             "lock_timeout": _float(env, "IMAGEWORKS_LOCK_TIMEOUT", 10.0),
             "check_timeout": _float(env, "IMAGEWORKS_CHECK_TIMEOUT", 2.0),
-            "metrics_window": int(window) if window else 50,
+            "metrics_window": int(window) if window else DEFAULT_METRICS_WINDOW,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

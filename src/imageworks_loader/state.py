@@ -206,6 +206,3 @@ class StateDB:
             (model, window),
         )
         return [Sample(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
-
-    def sampled_models(self) -> list[str]:
-        return [r[0] for r in self._read("SELECT DISTINCT model FROM samples ORDER BY model")]

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.backend
 def test_bench_records_plausible_samples(tmp_path, llama_server):
     path = backend_registry(tmp_path / "r.json", llama_server.endpoint, {"text": TEXT_ID})
     loader = Loader(path)
-    samples, summary = loader.bench("text", BenchRequest(requests=4, max_tokens=16))
+    result = loader.bench("text", BenchRequest(requests=4, max_tokens=16))
+    samples, summary = result.samples, result.summary
     assert len(samples) == 4
     assert all(s.ttft_ms > 0 and s.tokens_generated > 0 and s.duration_ms >= s.ttft_ms for s in samples)
     assert summary.rolling_samples == 4

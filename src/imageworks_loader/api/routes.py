@@ -391,19 +391,14 @@ def push_metrics(request: Request, name: PathName, sample: SampleIn) -> dict[str
 def bench(request: Request, name: PathName, spec: BenchIn) -> dict[str, Any]:
     """Send streamed chat completions, time them, record the samples and the summary."""
     from ..bench import BenchRequest
-    from ..metrics import sample_dict
 
     settings = request.app.state.settings
     with request.app.state.prom.counted("bench"):
-        samples, summary = _loader(request).bench(
+        result = _loader(request).bench(
             name, BenchRequest(**spec.model_dump()), window=settings.metrics_window,
             timeout=settings.probe_timeout, connect_timeout=settings.connect_timeout,
         )
-    return {
-        "name": summary.name,
-        "samples": [sample_dict(s) for s in samples],
-        "summary": summary.to_dict(),
-    }
+    return result.to_dict()
 
 
 @router.get("/metrics", tags=["health"], response_class=Response,

@@ -113,7 +113,7 @@ class Out:
         if r.outcome.value == "unknown":
             self.line("  Nothing was recorded in the registry (only conclusive outcomes are).")
 
-    def bench(self, samples: list[Any], summary: Any) -> None:
+    def bench(self, result: Any) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold", pad_edge=False)
@@ -121,12 +121,12 @@ class Out:
             table.add_column(col, justify="right")
         from ..metrics import throughput
 
-        for i, s in enumerate(samples, 1):
+        for i, s in enumerate(result.samples, 1):
             rate = throughput(s)
             table.add_row(str(i), f"{s.ttft_ms:.1f}", str(s.tokens_generated), f"{s.duration_ms:.1f}",
                           "-" if rate is None else f"{rate:.1f}")
         _console().print(table)
-        self.metrics_table([summary])
+        self.metrics_table([result.summary])
 
     def metrics_table(self, summaries: list[Any]) -> None:
         from rich.table import Table

@@ -274,20 +274,11 @@ def bench(
                         concurrency=concurrency)
     with handle_errors(out), out.count_progress("Benchmarking", requests) as advance:
         settings = _state(ctx).with_timeout(timeout)
-        samples, summary = _state(ctx).loader.bench(
+        result = _state(ctx).loader.bench(
             name, spec, window=settings.metrics_window, timeout=settings.probe_timeout,
             connect_timeout=settings.connect_timeout, progress=advance,
         )
-    if as_json:
-        from ..metrics import sample_dict
-
-        out.json({
-            "name": summary.name,
-            "samples": [sample_dict(s) for s in samples],
-            "summary": summary.to_dict(),
-        })
-    else:
-        out.bench(samples, summary)
+    out.emit(result, as_json=as_json, human=out.bench)
 
 
 @app.command("metrics")
