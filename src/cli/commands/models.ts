@@ -1,0 +1,49 @@
+/** @module `list` and `select`: which models exist, and where to reach one. */
+import type { CAC } from 'cac'
+import { listModels, selectModel } from '../../core/service.ts'
+import type { CommandContext, GlobalOptions } from '../context.ts'
+import { UsageError } from '../errors.ts'
+
+interface ListOptions extends GlobalOptions {
+	role?: string
+}
+
+interface SelectOptions extends GlobalOptions {
+	role?: string
+	require?: string | string[]
+	requireVision?: boolean
+}
+
+export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
+	cli
+		.command('list', 'List models with their backend, capabilities, roles, lock and vision status')
+		.option('--role <role>', 'Only models that list this role')
+		.option('--json', 'Print JSON for scripts instead of a table')
+		.example((bin) => `  $ ${bin} list\n  $ ${bin} list --role caption --json`)
+		.action((options: ListOptions) => {
+			const role = typeof options.role === 'string' ? options.role : undefined
+			const models = listModels(ctx.deps(options).store.load(), { role })
+			if (options.json) ctx.out.json(models)
+			else ctx.out.models(models, role)
+		})
+
+	cli
+		.command('select [name]', 'Resolve a model (name, alias or --role) to its endpoint, backend and internal id')
+		.option('--role <role>', 'Pick the best model for a role instead of naming one')
+		.option('--require <capability>', 'Required capability, repeatable: vision, tools, embedding, ...')
+		.option('--require-vision', 'Same as --require vision')
+		.option('--json', 'Print JSON for scripts')
+		.example(
+			(bin) =>
+				`  $ ${bin} select qwen2.5-vl-7b-awq --require-vision\n  $ ${bin} select --role caption --require tools --json`
+		)
+		.action((name: string | undefined, options: SelectOptions) => {
+			const role = typeof options.role === 'string' ? options.role : undefined
+			if ((name === undefined) === (role === undefined)) throw new UsageError('give a model NAME or --role ROLE (exactly one)')
+			const require = [options.require ?? []].flat().map(String)
+			if (options.requireVision) require.push('vision')
+			const chosen = selectModel(ctx.deps(options), { name: name === undefined ? undefined : String(name), role, require })
+			if (options.json) ctx.out.json(chosen)
+			else ctx.out.selection(chosen)
+		})
+}

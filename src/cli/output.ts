@@ -1,0 +1,170 @@
+/**
+ * @module
+ * Rendering for people (aligned tables, a progress bar on a terminal only) and for scripts (`--json`).
+ * Tables and results go to stdout; errors and progress to stderr. `NO_COLOR` turns colour off, and so
+ * does a pipe.
+ */
+import { CANONICAL } from '../core/capabilities.ts'
+import type { LockResult, ModelSummary, Selection, VerifyResult } from '../core/schema.ts'
+
+/** Where a command writes, and what kind of terminal it has. Injected so tests can capture it. */
+export interface Io {
+	stdout(text: string): void
+	stderr(text: string): void
+	/** Whether stderr is a terminal (progress bars only there). */
+	stderrIsTty: boolean
+	env: Record<string, string | undefined>
+}
+
+/** The process's own stdout and stderr. */
+export function systemIo(): Io {
+	return {
+		stdout: (text) => void process.stdout.write(text),
+		stderr: (text) => void process.stderr.write(text),
+		stderrIsTty: Boolean(process.stderr.isTTY),
+		env: process.env
+	}
+}
+
+export class Output {
+	readonly #colour: boolean
+	constructor(readonly io: Io) {
+		this.#colour = io.stderrIsTty && !io.env['NO_COLOR'] && io.env['TERM'] !== 'dumb'
+	}
+
+	#bold(text: string): string {
+		return this.#colour ? `\x1b[1m${text}\x1b[22m` : text
+	}
+
+	json(data: unknown): void {
+		this.io.stdout(JSON.stringify(data, null, 2) + '\n')
+	}
+
+	line(text = ''): void {
+		this.io.stdout(text + '\n')
+	}
+
+	error(message: string): void {
+		this.io.stderr(`${this.#colour ? '\x1b[31merror\x1b[39m' : 'error'}: ${message}\n`)
+	}
+
+	/** Columns padded to their widest cell, two spaces apart; no trailing spaces. */
+	table(header: string[], rows: string[][]): void {
+		const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+		const render = (cells: string[]) =>
+			cells
+				.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+				.join('  ')
+				.trimEnd()
+		this.line(this.#bold(render(header)))
+		for (const row of rows) this.line(render(row))
+	}
+
+	/** Label/value pairs, labels aligned. */
+	pairs(rows: [string, string][]): void {
+		const width = Math.max(...rows.map(([k]) => k.length))
+		for (const [k, v] of rows) this.line(`${this.#bold(k.padEnd(width))}  ${v}`)
+	}
+
+	models(models: ModelSummary[], role: string | undefined): void {
+		if (!models.length) {
+			this.line(role ? `No models with role ${JSON.stringify(role)}.` : 'No models in the registry.')
+			return
+		}
+		this.table(
+			['NAME', 'BACKEND', 'CAPABILITIES', 'ROLES', 'LOCKED', 'VISION'],
+			models.map((m) => [
+				m.name + (m.deprecated ? ' (deprecated)' : ''),
+				m.backend,
+				capabilityList(m.capabilities),
+				m.roles.join(',') || '-',
+				m.locked ? 'yes' : 'no',
+				m.vision_ok === true ? 'verified' : m.vision_ok === false ? 'no' : '-'
+			])
+		)
+	}
+
+	selection(s: Selection): void {
+		const rows: [string, string][] = [
+			['name', s.name],
+			['endpoint', s.endpoint],
+			['backend', s.backend],
+			['internal_model_id', s.internal_model_id],
+			['capabilities', capabilityList(s.capabilities)],
+			['locked', s.locked ? 'yes' : 'no']
+		]
+		if (s.deprecated) rows.push(['deprecated', 'yes'])
+		this.pairs(rows)
+	}
+
+	verified(r: VerifyResult): void {
+		this.line(`ok  ${r.name}  ${r.files} files, ${formatBytes(r.bytes)} in ${r.seconds.toFixed(2)} s`)
+		this.line(`aggregate_sha256  ${r.aggregate_sha256}`)
+		const c = r.changes
+		if (c && c.changed.length + c.added.length + c.removed.length) {
+			for (const [label, files] of [['changed', c.changed], ['added', c.added], ['removed', c.removed]] as const) {
+				if (files.length) this.line(`${label}: ${files.join(', ')}`)
+			}
+		}
+		if (r.locked) this.line('lock: the files match the lock')
+	}
+
+	lockResult(r: LockResult): void {
+		const state = r.locked ? 'locked' : 'unlocked'
+		this.line(`${r.name}: ${state}${r.changed ? '' : ' (no change)'}`)
+		this.line(`expected_aggregate_sha256  ${r.expected_aggregate_sha256 ?? '-'}`)
+	}
+
+	/**
+	 * A progress bar on stderr while hashing, on a terminal only (nothing on a pipe). Returns the hooks
+	 * to hand to the core and a function that clears the bar.
+	 */
+	hashProgress(label: string): { onStart?: (files: number, bytes: number) => void; onProgress?: (bytes: number) => void; done: () => void } {
+		if (!this.io.stderrIsTty) return { done: () => undefined }
+		let total = 0
+		let seen = 0
+		let last = 0
+		const started = performance.now()
+		const draw = (force = false) => {
+			const now = performance.now()
+			if (!force && now - last < 100) return
+			last = now
+			const fraction = total ? Math.min(1, seen / total) : 0
+			const width = 30
+			const filled = Math.round(fraction * width)
+			const rate = seen / Math.max(0.001, (now - started) / 1000)
+			this.io.stderr(
+				`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ` +
+					`${formatBytes(seen)}/${formatBytes(total)} ${formatBytes(rate)}/s\x1b[K`
+			)
+		}
+		return {
+			onStart: (_files, bytes) => {
+				total = bytes
+				draw(true)
+			},
+			onProgress: (bytes) => {
+				seen += bytes
+				draw()
+			},
+			done: () => {
+				if (last) this.io.stderr('\r\x1b[K')
+			}
+		}
+	}
+}
+
+function capabilityList(caps: Record<string, boolean>): string {
+	return CANONICAL.filter((c) => caps[c]).join(',')
+}
+
+export function formatBytes(n: number): string {
+	const units = ['B', 'KB', 'MB', 'GB', 'TB']
+	let value = n
+	let unit = 0
+	while (value >= 1000 && unit < units.length - 1) {
+		value /= 1000
+		unit++
+	}
+	return `${unit ? value.toFixed(1) : value.toFixed(0)} ${units[unit]}`
+}

@@ -1,0 +1,208 @@
+/**
+ * @module
+ * Machine-appended state in SQLite (WAL) beside the registry: the stat fingerprints and hashes of the
+ * last good verify (later also probe history and metric samples). JSON is for what people edit and
+ * review; this database is for what machines append. `configs/model_registry.json` keeps its state in
+ * `configs/model_registry.state.sqlite`, so the two travel together. The tables are those of the Python
+ * version, so a machine that upgrades keeps what it verified.
+ *
+ * The database's write transaction is also the registry's inter-process write lock: SQLite holds it with
+ * fcntl locks, which the kernel releases when the holder dies, so there is no lock file to go stale.
+ */
+import { Database } from 'bun:sqlite'
+import { existsSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { LockTimeout, RegistryWriteError } from './errors.ts'
+
+/** What `stat` says of a file: if any of these changed, its bytes may have changed. */
+export interface Fingerprint {
+	size: bigint
+	mtimeNs: bigint
+	ctimeNs: bigint
+	inode: bigint
+}
+
+/** A fingerprint as one comparable string. */
+export function fingerprintKey(fp: Fingerprint): string {
+	return `${fp.size}:${fp.mtimeNs}:${fp.ctimeNs}:${fp.inode}`
+}
+
+/** What the last successful verify saw of one model. */
+export interface VerifiedState {
+	aggregate: string
+	files: Map<string, Fingerprint>
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS fingerprints (
+    model TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    verified_at REAL NOT NULL,
+    PRIMARY KEY (model, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS verified (
+    model TEXT PRIMARY KEY,
+    aggregate_sha256 TEXT NOT NULL,
+    verified_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    latency_ms REAL,
+    probe_version TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS probe_history_model ON probe_history (model, id);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    at REAL NOT NULL,
+    ttft_ms REAL NOT NULL,
+    tokens_generated INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_model ON samples (model, id);
+`
+
+/** `configs/model_registry.json` -> `configs/model_registry.state.sqlite`. */
+export function statePathFor(registryPath: string): string {
+	const name = basename(registryPath)
+	const stem = name.includes('.') ? name.slice(0, name.lastIndexOf('.')) : name
+	return join(dirname(registryPath), `${stem}.state.sqlite`)
+}
+
+/** Runs a function while holding the registry's inter-process write lock. */
+export interface WriteLock {
+	/** Run `fn` under the lock; it is released whether `fn` returns or throws. */
+	withWriteLock<T>(fn: () => T): Promise<T>
+}
+
+/** Options of {@link StateDb}. */
+export interface StateDbOptions {
+	/** How long to wait for another writer, in seconds. */
+	lockTimeout?: number
+}
+
+/** The state database of one registry. Opened on first use; reads of a missing database return nothing. */
+export class StateDb implements WriteLock {
+	#db: Database | undefined
+	readonly #lockTimeout: number
+
+	constructor(
+		readonly path: string,
+		options: StateDbOptions = {}
+	) {
+		this.#lockTimeout = options.lockTimeout ?? 10
+	}
+
+	#open(): Database {
+		if (this.#db) return this.#db
+		const deadline = Date.now() + this.#lockTimeout * 1000
+		for (;;) {
+			try {
+				const db = new Database(this.path, { create: true, safeIntegers: true, strict: true })
+				// A short busy wait inside SQLite; longer waits happen in JS so signals are still handled.
+				db.exec('PRAGMA busy_timeout = 25')
+				db.exec('PRAGMA journal_mode = WAL')
+				db.exec('PRAGMA synchronous = NORMAL')
+				db.exec(SCHEMA)
+				this.#db = db
+				return db
+			} catch (error) {
+				if (isBusy(error) && Date.now() < deadline) {
+					Bun.sleepSync(5)
+					continue
+				}
+				throw new RegistryWriteError(this.path, `cannot open the state database (${describe(error)})`)
+			}
+		}
+	}
+
+	/**
+	 * Run `fn` inside one `BEGIN IMMEDIATE` transaction: the registry's write lock. State written by `fn`
+	 * commits with it; if `fn` throws, everything it wrote to the database is rolled back.
+	 * @throws {LockTimeout} when another process holds the lock past the timeout
+	 */
+	async withWriteLock<T>(fn: () => T): Promise<T> {
+		const db = this.#open()
+		const deadline = Date.now() + this.#lockTimeout * 1000
+		let delay = 1
+		for (;;) {
+			try {
+				db.exec('BEGIN IMMEDIATE')
+				break
+			} catch (error) {
+				if (!isBusy(error)) throw new RegistryWriteError(this.path, `cannot lock the state database (${describe(error)})`)
+				if (Date.now() >= deadline) throw new LockTimeout(this.path, this.#lockTimeout)
+				await Bun.sleep(delay)
+				delay = Math.min(delay * 2, 20)
+			}
+		}
+		try {
+			const result = fn()
+			db.exec('COMMIT')
+			return result
+		} catch (error) {
+			if (db.inTransaction) db.exec('ROLLBACK')
+			throw error
+		}
+	}
+
+	/** Replace what the last successful verify saw (call inside {@link StateDb.withWriteLock}). */
+	recordVerified(model: string, aggregate: string, files: Map<string, { fingerprint: Fingerprint; sha256: string }>): void {
+		const db = this.#open()
+		const now = Date.now() / 1000
+		try {
+			db.query('DELETE FROM fingerprints WHERE model = ?').run(model)
+			db.query('INSERT OR REPLACE INTO verified VALUES (?, ?, ?)').run(model, aggregate, now)
+			const insert = db.query('INSERT INTO fingerprints VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+			for (const [path, { fingerprint: fp, sha256 }] of files) {
+				insert.run(model, path, fp.size, fp.mtimeNs, fp.ctimeNs, fp.inode, sha256, now)
+			}
+		} catch (error) {
+			throw new RegistryWriteError(this.path, `state database write failed (${describe(error)})`)
+		}
+	}
+
+	/** What the last successful verify of `model` saw, or undefined if it was never verified here. */
+	verified(model: string): VerifiedState | undefined {
+		if (!this.#db && !existsSync(this.path)) return undefined
+		const db = this.#open()
+		const row = db.query('SELECT aggregate_sha256 FROM verified WHERE model = ?').get(model) as
+			| { aggregate_sha256: string }
+			| null
+		if (!row) return undefined
+		const rows = db
+			.query('SELECT path, size, mtime_ns, ctime_ns, inode FROM fingerprints WHERE model = ?')
+			.all(model) as { path: string; size: bigint; mtime_ns: bigint; ctime_ns: bigint; inode: bigint }[]
+		const files = new Map<string, Fingerprint>()
+		for (const r of rows) {
+			files.set(r.path, { size: BigInt(r.size), mtimeNs: BigInt(r.mtime_ns), ctimeNs: BigInt(r.ctime_ns), inode: BigInt(r.inode) })
+		}
+		return { aggregate: row.aggregate_sha256, files }
+	}
+
+	/** Close the database (tests and a server's shutdown). */
+	close(): void {
+		this.#db?.close()
+		this.#db = undefined
+	}
+}
+
+function isBusy(error: unknown): boolean {
+	const code = (error as { code?: unknown })?.code
+	return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || /database is locked|busy/i.test(describe(error))
+}
+
+function describe(error: unknown): string {
+	return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,169 @@
+/**
+ * @module
+ * The Elysia application: a guard (bearer token, body size), a capped JSON body parser, one error
+ * handler that gives every failure the same JSON envelope, the docs, and the route controllers. Routes
+ * hold no product logic: each calls one function of `core/service.ts`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { Elysia, ValidationError } from 'elysia'
+import { LoaderError } from '../core/errors.ts'
+import type { Deps } from '../core/service.ts'
+import { docs } from './docs.ts'
+import { HttpError, errorResponse, redact, statusFor } from './errors.ts'
+import { healthRoutes } from './routes/health.ts'
+import { integrityRoutes } from './routes/integrity.ts'
+import { modelRoutes } from './routes/models.ts'
+
+/** Paths that never need a token. */
+const OPEN_PATHS = new Set(['/healthz'])
+
+/** Bun's own body limit sits far above ours so that ours, which answers in JSON, always fires first. */
+export const TRANSPORT_BODY_LIMIT = 1 << 30
+
+/** Build the API over `deps`. Nothing is read from the environment here: settings come in `deps`. */
+export function createApp(deps: Deps) {
+	const { apiToken, maxBodyBytes } = deps.settings
+	const tokenDigest = apiToken ? digest(apiToken) : undefined
+	const tooLarge = () =>
+		new HttpError(
+			413,
+			'body_too_large',
+			`Request body is over the ${Math.floor(maxBodyBytes / (1 << 20))} MiB limit. Send a smaller body`
+		)
+
+	const app = new Elysia({
+		// Request schemas say additionalProperties: false; without this Elysia would drop unknown fields silently.
+		normalize: false,
+		serve: { maxRequestBodySize: TRANSPORT_BODY_LIMIT }
+	})
+		.onError(({ code, error, request }) => toResponse(app, deps, code, error, request))
+		.onRequest(({ request }) => {
+			const path = new URL(request.url).pathname
+			if (tokenDigest && !OPEN_PATHS.has(path) && !authorised(request, tokenDigest)) {
+				return errorResponse(
+					401,
+					{ error: 'unauthorized', message: 'Missing or wrong bearer token. Send "Authorization: Bearer <IMAGEWORKS_API_TOKEN>"' },
+					{ 'www-authenticate': 'Bearer' }
+				)
+			}
+			const declared = Number(request.headers.get('content-length') ?? '0')
+			if (declared > maxBodyBytes) {
+				const error = tooLarge()
+				return errorResponse(error.status, { error: error.code, message: error.message }, { connection: 'close' })
+			}
+		})
+		.onParse(async ({ request }) => {
+			if (!request.body) return undefined
+			const text = await readCapped(request, maxBodyBytes, tooLarge)
+			if (!text.trim()) return undefined
+			try {
+				return JSON.parse(text) as unknown
+			} catch {
+				throw new HttpError(400, 'malformed_body', 'The request body is not valid JSON. See /swagger for the schema')
+			}
+		})
+		.use(docs())
+		.use(healthRoutes(deps))
+		.use(modelRoutes(deps))
+		.use(integrityRoutes(deps))
+	return app
+}
+
+export type App = ReturnType<typeof createApp>
+
+function digest(token: string): Buffer {
+	return createHash('sha256').update(token).digest()
+}
+
+/** Constant-time: both sides are hashed to the same length before comparing. */
+function authorised(request: Request, expected: Buffer): boolean {
+	const header = request.headers.get('authorization') ?? ''
+	const match = /^bearer\s+(.+)$/i.exec(header.trim())
+	return match ? timingSafeEqual(digest(match[1] as string), expected) : false
+}
+
+/** Read a (possibly chunked) body up to `limit` bytes; past it, stop reading and answer 413. */
+async function readCapped(request: Request, limit: number, tooLarge: () => HttpError): Promise<string> {
+	const reader = (request.body as ReadableStream<Uint8Array>).getReader()
+	const chunks: Uint8Array[] = []
+	let seen = 0
+	for (;;) {
+		const { done, value } = await reader.read()
+		if (done) break
+		seen += value.byteLength
+		if (seen > limit) {
+			await reader.cancel().catch(() => undefined)
+			throw tooLarge()
+		}
+		chunks.push(value)
+	}
+	return new TextDecoder().decode(Buffer.concat(chunks))
+}
+
+// ---------------------------------------------------------------- errors
+
+function toResponse(app: { routes: { method: string; path: string }[] }, deps: Deps, code: unknown, error: unknown, request: Request): Response {
+	// Errors thrown while parsing reach here wrapped in Elysia's ParseError.
+	const cause = code === 'PARSE' ? ((error as { cause?: unknown }).cause ?? error) : error
+	if (cause instanceof HttpError) {
+		return errorResponse(cause.status, { error: cause.code, message: cause.message }, cause.headers)
+	}
+	if (cause instanceof LoaderError) {
+		return errorResponse(statusFor(cause), redact(cause.toJSON(), deps.settings.registryPath))
+	}
+	if (code === 'VALIDATION' && error instanceof ValidationError) return validationResponse(error)
+	if (code === 'PARSE') {
+		return errorResponse(400, { error: 'malformed_body', message: 'The request body is not valid JSON. See /swagger for the schema' })
+	}
+	if (code === 'NOT_FOUND') return notFound(app, request)
+	// A bug, not a client error: log it here in full, tell the client nothing internal.
+	console.error(`unexpected error on ${request.method} ${new URL(request.url).pathname}:`, error)
+	return errorResponse(500, { error: 'internal_error', message: 'Internal error; the server log has the details' })
+}
+
+function validationResponse(error: ValidationError): Response {
+	const where = error.type === 'body' ? '' : `${error.type}.`
+	const problems = error.all.map((e) => {
+		const field = 'path' in e && e.path ? where + e.path.slice(1).replaceAll('/', '.') : error.type
+		const problem = ('summary' in e && e.summary) || ('message' in e && e.message) || 'invalid'
+		return { field: field || error.type, problem: String(problem) }
+	})
+	const summary = problems
+		.slice(0, 5)
+		.map((p) => `${p.field}: ${p.problem}`)
+		.join('; ')
+	return errorResponse(422, {
+		error: 'invalid_request',
+		message: `The request is invalid: ${summary || 'the body does not match the schema'}. See /swagger for the schema`,
+		problems
+	})
+}
+
+function notFound(app: { routes: { method: string; path: string }[] }, request: Request): Response {
+	const path = new URL(request.url).pathname
+	const allowed = [
+		...new Set(app.routes.filter((r) => routePattern(r.path).test(path)).map((r) => r.method.toUpperCase()))
+	].sort()
+	if (allowed.length) {
+		return errorResponse(
+			405,
+			{ error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; use ${allowed.join(' or ')}` },
+			{ allow: allowed.join(', ') }
+		)
+	}
+	return errorResponse(404, { error: 'not_found', message: `No such endpoint: ${request.method} ${path}. See /swagger` })
+}
+
+const patterns = new Map<string, RegExp>()
+function routePattern(path: string): RegExp {
+	let re = patterns.get(path)
+	if (!re) {
+		const source = path
+			.split('/')
+			.map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+			.join('/')
+		re = new RegExp(`^${source}/?$`)
+		patterns.set(path, re)
+	}
+	return re
+}

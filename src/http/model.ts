@@ -1,0 +1,85 @@
+/**
+ * @module
+ * Request and response shapes of the API, built from the core schemas: Elysia validates with them and
+ * the OpenAPI document is generated from them.
+ */
+import { type TSchema, Type } from '@sinclair/typebox'
+import { acceptedCapabilityNames } from '../core/capabilities.ts'
+import { ALIAS_PATTERN } from '../core/names.ts'
+
+// The pattern is documented, not enforced here: the core answers a bad name with a message that says
+// what is wrong (invalid_name, 422) instead of "string should match pattern".
+export const ModelName = Type.String({
+	minLength: 1,
+	maxLength: 257,
+	description: 'Model name or alias.',
+	examples: ['qwen2.5-vl-7b-awq'],
+	'x-pattern': ALIAS_PATTERN
+})
+
+export const ErrorBody = Type.Object(
+	{
+		detail: Type.Object(
+			{
+				error: Type.String({ description: 'A stable machine code, e.g. model_not_found, lock_violation.' }),
+				message: Type.String({ description: 'What failed, where, and what to do next.' })
+			},
+			{ additionalProperties: true }
+		)
+	},
+	{ description: 'Every error has this shape.' }
+)
+
+export const SelectBody = Type.Object(
+	{
+		name: Type.Optional(ModelName),
+		role: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Pick the best model for a role.' })),
+		require_capabilities: Type.Optional(
+			Type.Array(Type.String({ maxLength: 64, enum: acceptedCapabilityNames() }), {
+				maxItems: 32,
+				description: 'Capabilities the caller needs (case-insensitive; synonyms accepted).'
+			})
+		)
+	},
+	{ additionalProperties: false, description: 'Give `name` (or an alias) or `role`, not both.' }
+)
+
+export const VerifyBody = Type.Object({ name: ModelName }, { additionalProperties: false })
+
+export const LockBody = Type.Object(
+	{
+		set_expected: Type.Optional(Type.Boolean({ description: 'Fill an empty expected hash from the current files.' })),
+		replace: Type.Optional(Type.Boolean({ description: 'Re-baseline: replace the expected hash with the current files.' }))
+	},
+	{ additionalProperties: false }
+)
+
+export const NameParams = Type.Object({ name: ModelName })
+
+export const ModelsQuery = Type.Object(
+	{ role: Type.Optional(Type.String({ maxLength: 128, description: 'Only models listing this role.' })) },
+	{ additionalProperties: false }
+)
+
+export const Health = Type.Object({
+	status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+	models: Type.Integer(),
+	reason: Type.Optional(Type.String({ description: 'Why the registry on disk cannot be used right now.' }))
+})
+
+/** Statuses any route can answer: a bad token, a body over the limit, an invalid request, a bad registry. */
+const COMMON: Record<number, string> = {
+	401: 'missing or wrong bearer token (when IMAGEWORKS_API_TOKEN is set)',
+	413: 'request body over the size limit',
+	422: 'the request is invalid (the message names each problem)',
+	503: 'the registry is invalid or busy; reads keep serving the last good copy'
+}
+
+/** The `response` map of a route: its 200 schema, the given error statuses, and the common ones. */
+export function responses(ok: TSchema, errors: Record<number, string> = {}): Record<number, TSchema> {
+	const out: Record<number, TSchema> = { 200: ok }
+	for (const [status, description] of Object.entries({ ...COMMON, ...errors })) {
+		out[Number(status)] = { ...ErrorBody, description }
+	}
+	return out
+}
