@@ -14,7 +14,7 @@ const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().qu
 const outfile = process.argv[2] ?? 'dist/imageworks-loader'
 
 const args = [
-	'build', '--compile', '--bytecode', '--format=esm', '--minify-whitespace', '--minify-syntax', '--target=bun',
+	'build', '--compile', '--bytecode', '--splitting', '--format=esm', '--minify-whitespace', '--minify-syntax', '--target=bun',
 	'--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
 	'--define', `BUILD_VERSION=${JSON.stringify(pkg.version)}`,
 	'--define', `BUILD_COMMIT=${JSON.stringify(commit + dirty)}`,

@@ -3,7 +3,7 @@
  * What every command gets: where to write, and the registry named by `--registry` or
  * IMAGEWORKS_REGISTRY (opened on first use, so `--help` never touches it).
  */
-import { type Deps, openDeps } from '../core/service.ts'
+import type { Deps } from '../core/service.ts'
 import { type Settings, readSettings } from '../core/settings.ts'
 import { Output, type Io } from './output.ts'
 
@@ -26,9 +26,16 @@ export class CommandContext {
 		return readSettings(this.io.env, { registryPath: options.registry || undefined })
 	}
 
-	/** The store and state database of the registry in use. */
-	deps(options: GlobalOptions): Deps {
-		this.#deps ??= openDeps(this.settings(options))
+	/**
+	 * The store and state database of the registry in use. The core is imported here, on first use, so
+	 * `--help` and usage errors never load it (with --splitting it is a separate chunk of the binary).
+	 */
+	async deps(options: GlobalOptions): Promise<Deps> {
+		if (!this.#deps) {
+			const settings = this.settings(options)
+			const { openDeps } = await import('../core/service.ts')
+			this.#deps = openDeps(settings)
+		}
 		return this.#deps
 	}
 }

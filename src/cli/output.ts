@@ -11,8 +11,10 @@ import type { LockResult, ModelSummary, Selection, VerifyResult } from '../core/
 export interface Io {
 	stdout(text: string): void
 	stderr(text: string): void
-	/** Whether stderr is a terminal (progress bars only there). */
+	/** Whether stderr is a terminal (progress bars and a red "error" only there). */
 	stderrIsTty: boolean
+	/** Whether stdout is a terminal (bold table headers only there; absent means no). */
+	stdoutIsTty?: boolean
 	env: Record<string, string | undefined>
 }
 
@@ -22,18 +24,23 @@ export function systemIo(): Io {
 		stdout: (text) => void process.stdout.write(text),
 		stderr: (text) => void process.stderr.write(text),
 		stderrIsTty: Boolean(process.stderr.isTTY),
+		stdoutIsTty: Boolean(process.stdout.isTTY),
 		env: process.env
 	}
 }
 
 export class Output {
+	/** Colour on stderr, and on stdout: each only when that stream is a terminal. */
 	readonly #colour: boolean
+	readonly #colourOut: boolean
 	constructor(readonly io: Io) {
-		this.#colour = io.stderrIsTty && !io.env['NO_COLOR'] && io.env['TERM'] !== 'dumb'
+		const wanted = !io.env['NO_COLOR'] && io.env['TERM'] !== 'dumb'
+		this.#colour = io.stderrIsTty && wanted
+		this.#colourOut = io.stdoutIsTty === true && wanted
 	}
 
 	#bold(text: string): string {
-		return this.#colour ? `\x1b[1m${text}\x1b[22m` : text
+		return this.#colourOut ? `\x1b[1m${text}\x1b[22m` : text
 	}
 
 	json(data: unknown): void {
@@ -149,6 +156,7 @@ export class Output {
 			},
 			done: () => {
 				if (last) this.io.stderr('\r\x1b[K')
+				last = 0 // once: the bar is gone
 			}
 		}
 	}

@@ -5,6 +5,7 @@
  */
 import { cac } from 'cac'
 import { LoaderError } from '../core/errors.ts'
+import { similarity } from '../core/similarity.ts'
 import { COMMIT, VERSION } from '../version.ts'
 import { registerIntegrityCommands } from './commands/integrity.ts'
 import { registerModelCommands } from './commands/models.ts'
@@ -34,7 +35,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 	try {
 		cli.parse(argv, { run: false })
 		if (unknownCommand !== undefined) {
-			ctx.out.error(`unknown command ${JSON.stringify(unknownCommand)}`)
+			const known = cli.commands.map((c) => c.name).filter(Boolean)
+			const close = known.filter((name) => similarity(name, unknownCommand as string) >= 0.6)
+			const hint = close.length ? `; did you mean ${close.map((c) => JSON.stringify(c)).join(' or ')}?` : ''
+			ctx.out.error(`unknown command ${JSON.stringify(unknownCommand)}${hint}`)
 			printHelpTo(cli, io.stderr)
 			return EXIT_USAGE
 		}

@@ -57,10 +57,23 @@ export async function hashFiles(jobs: readonly HashJob[], options: HashOptions =
 
 function hashOnThisThread(jobs: HashJob[], onProgress?: (bytes: number) => void): Map<string, string> {
 	const result = new Map<string, string>()
+	// An error thrown by the callback is the caller's own: passed on as it is, not as a read error.
+	let callbackFailed = false
+	const report =
+		onProgress &&
+		((bytes: number) => {
+			try {
+				onProgress(bytes)
+			} catch (error) {
+				callbackFailed = true
+				throw error
+			}
+		})
 	for (const job of jobs) {
 		try {
-			result.set(job.path, hashFileSync(job.abspath, onProgress))
+			result.set(job.path, hashFileSync(job.abspath, report))
 		} catch (error) {
+			if (callbackFailed) throw error
 			const err = error as NodeJS.ErrnoException
 			throw new HashReadError(job.path, err.code ?? 'EIO', err.message)
 		}
@@ -100,7 +113,12 @@ function hashInWorkers(jobs: HashJob[], count: number, onProgress?: (bytes: numb
 				const message = event.data
 				const job = jobs[message.id] as HashJob
 				if ('progress' in message) {
-					onProgress?.(message.progress)
+					try {
+						onProgress?.(message.progress)
+					} catch (error) {
+						failed = true // the caller's callback failed: stop the pool and pass its error on
+						finish(error as Error)
+					}
 					return
 				}
 				running--

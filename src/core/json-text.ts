@@ -32,8 +32,14 @@ export interface JsonSyntaxError {
 	message: string
 }
 
-/** The result of a scan: the top-level array's element spans, or the first syntax error. */
-export type ScanResult = { ok: true; elements: ElementSpan[] | null } | { ok: false; error: JsonSyntaxError }
+/**
+ * The result of a scan: the top-level array's element spans and where the `NaN`/`Infinity`/`-Infinity`
+ * literals are (Python's json module writes them, so imageworks registries may hold them), or the first
+ * syntax error.
+ */
+export type ScanResult =
+	| { ok: true; elements: ElementSpan[] | null; nonFinite: { start: number; end: number }[] }
+	| { ok: false; error: JsonSyntaxError }
 
 const ARRAY = 0
 const OBJECT = 1
@@ -57,19 +63,21 @@ export function lineColumn(text: string, offset: number): { line: number; column
 }
 
 /**
- * Scan `text` as strict JSON (RFC 8259). On success, `elements` holds the spans of the top-level
- * array's elements (null when the top level is not an array).
+ * Scan `text` as strict JSON (RFC 8259), plus the `NaN`, `Infinity` and `-Infinity` literals that
+ * Python's json module reads and writes. On success, `elements` holds the spans of the top-level
+ * array's elements (null when the top level is not an array) and `nonFinite` the spans of those literals.
  */
 export function scanJson(text: string): ScanResult {
 	try {
-		return { ok: true, elements: scan(text) }
+		const nonFinite: { start: number; end: number }[] = []
+		return { ok: true, elements: scan(text, nonFinite), nonFinite }
 	} catch (fault) {
 		if (!(fault instanceof SyntaxFault)) throw fault
 		return { ok: false, error: { offset: fault.offset, ...lineColumn(text, fault.offset), message: fault.message } }
 	}
 }
 
-function scan(text: string): ElementSpan[] | null {
+function scan(text: string, nonFinite: { start: number; end: number }[]): ElementSpan[] | null {
 	const n = text.length
 	let i = text.charCodeAt(0) === 0xfeff ? 1 : 0 // a byte order mark is kept, not parsed
 	const stack: number[] = []
@@ -181,6 +189,11 @@ function scan(text: string): ElementSpan[] | null {
 		} else if (c === 0x22) {
 			string()
 			closed = true
+		} else if (text.startsWith('NaN', i) || text.startsWith('Infinity', i) || text.startsWith('-Infinity', i)) {
+			const length = c === 0x4e ? 3 : c === 0x49 ? 8 : 9
+			nonFinite.push({ start: i, end: i + length })
+			i += length
+			closed = true
 		} else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
 			number()
 			closed = true
@@ -250,6 +263,7 @@ function renderElement(text: string, span: ElementSpan, { before, after }: Splic
 	const original = text.slice(span.start, span.end)
 	const members = span.members ?? []
 	const multiline = original.includes('\n')
+	const nl = original.includes('\r\n') ? '\r\n' : '\n' // a CRLF file stays CRLF
 	const lineStart = text.lastIndexOf('\n', span.start - 1) + 1
 	const outerIndent = leadingWhitespace(text.slice(lineStart, span.start))
 	const first = members[0]
@@ -260,15 +274,22 @@ function renderElement(text: string, span: ElementSpan, { before, after }: Splic
 	}
 	const unit = indent.startsWith(outerIndent) && indent.length > outerIndent.length ? indent.slice(outerIndent.length) : '  '
 	const render = (value: unknown) =>
-		multiline ? JSON.stringify(value, null, unit).replaceAll('\n', '\n' + indent) : compact(value)
+		multiline ? JSON.stringify(value, null, unit).replaceAll('\n', nl + indent) : compact(value)
 
+	// A key written twice has the value of its last occurrence (as JSON.parse and Python read it).
+	const last = new Map<string, MemberSpan>()
+	for (const m of members) last.set(m.key, m)
 	const seen = new Set<string>()
 	const parts: string[] = []
 	for (const m of members) {
-		if (seen.has(m.key) || !Object.hasOwn(after, m.key)) continue
+		if (!Object.hasOwn(after, m.key)) continue
+		const head = text.slice(m.keyStart, m.valueStart) // the key and separator, as written
+		if (last.get(m.key) !== m) {
+			parts.push(head + text.slice(m.valueStart, m.valueEnd)) // an earlier duplicate, ignored by readers: kept as written
+			continue
+		}
 		seen.add(m.key)
 		const unchanged = Object.hasOwn(before, m.key) && sameJson(before[m.key], after[m.key])
-		const head = text.slice(m.keyStart, m.valueStart) // the key and separator, as written
 		parts.push(head + (unchanged ? text.slice(m.valueStart, m.valueEnd) : render(after[m.key])))
 	}
 	for (const [key, value] of Object.entries(after)) {
@@ -277,7 +298,7 @@ function renderElement(text: string, span: ElementSpan, { before, after }: Splic
 	}
 	if (!parts.length) return '{}'
 	if (!multiline) return `{${parts.join(', ')}}`
-	return `{\n${indent}${parts.join(`,\n${indent}`)}\n${outerIndent}}`
+	return `{${nl}${indent}${parts.join(`,${nl}${indent}`)}${nl}${outerIndent}}`
 }
 
 function leadingWhitespace(s: string): string {

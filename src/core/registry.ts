@@ -11,6 +11,7 @@ import type { ValueError } from '@sinclair/typebox/errors'
 import { InvalidName, ModelNotFound, RegistryInvalid } from './errors.ts'
 import { scanJson } from './json-text.ts'
 import { nameProblem } from './names.ts'
+import { similarity } from './similarity.ts'
 import { type RegistryEntry, RegistryEntryCheck } from './schema.ts'
 
 /** The registry's entries in file order, indexed by name and alias. Never mutated once built. */
@@ -61,37 +62,6 @@ export class Registry {
 	}
 }
 
-/** Ratcliff/Obershelp similarity (Python's difflib ratio): 2 * matching characters / total length. */
-export function similarity(a: string, b: string): number {
-	const total = a.length + b.length
-	if (!total) return 1
-	if ((2 * Math.min(a.length, b.length)) / total < 0.6) return 0 // cannot reach the cut-off
-	return (2 * matching(a, b)) / total
-}
-
-function matching(a: string, b: string): number {
-	if (!a.length || !b.length) return 0
-	let best = 0
-	let bi = 0
-	let bj = 0
-	let prev = new Uint16Array(b.length + 1)
-	let row = new Uint16Array(b.length + 1)
-	for (let i = 1; i <= a.length; i++) {
-		for (let j = 1; j <= b.length; j++) {
-			const v = a[i - 1] === b[j - 1] ? (prev[j - 1] as number) + 1 : 0
-			row[j] = v
-			if (v > best) {
-				best = v
-				bi = i - v
-				bj = j - v
-			}
-		}
-		;[prev, row] = [row, prev]
-	}
-	if (!best) return 0
-	return best + matching(a.slice(0, bi), b.slice(0, bj)) + matching(a.slice(bi + best), b.slice(bj + best))
-}
-
 // ---------------------------------------------------------------- parsing
 
 /**
@@ -107,11 +77,10 @@ export function parseRegistry(text: string, path: string): Registry {
 	}
 	const problems: string[] = []
 	raw.forEach((item, i) => problems.push(...entryProblems(item, i)))
+	// Clashes are reported beside the other problems, so one run lists everything to fix.
+	problems.push(...duplicateProblems(raw))
 	if (problems.length) throw new RegistryInvalid(path, problems)
-	const entries = raw as RegistryEntry[]
-	const duplicates = duplicateProblems(entries)
-	if (duplicates.length) throw new RegistryInvalid(path, duplicates)
-	return new Registry(entries)
+	return new Registry(raw as RegistryEntry[])
 }
 
 /**
@@ -128,6 +97,22 @@ export function parseJsonText(text: string, path: string): unknown {
 			const { line, column, message } = scanned.error
 			throw new RegistryInvalid(path, [`malformed JSON at line ${line}, column ${column}: ${message}`])
 		}
+		if (scanned.nonFinite.length) {
+			// Python's json module writes NaN and Infinity, so imageworks registries may hold them: they read
+			// as null (no JSON number can hold them), and unchanged members keep their text on a write.
+			let lenient = ''
+			let at = 0
+			for (const { start, end } of scanned.nonFinite) {
+				lenient += text.slice(at, start) + 'null'
+				at = end
+			}
+			lenient += text.slice(at)
+			try {
+				return JSON.parse(lenient.charCodeAt(0) === 0xfeff ? lenient.slice(1) : lenient)
+			} catch {
+				// nested too deeply, as below
+			}
+		}
 		throw new RegistryInvalid(path, ['the JSON is nested too deeply to read'])
 	}
 }
@@ -138,14 +123,19 @@ export function entryLabel(index: number, item: unknown): string {
 	return `entry ${index}` + (typeof name === 'string' ? ` (${JSON.stringify(name)})` : '')
 }
 
+/** Values nested deeper than this are refused: copying and comparing them would overflow the stack. */
+export const MAX_DEPTH = 1000
+
 /** Every problem of one entry, each naming the entry and the field. */
 export function entryProblems(item: unknown, index: number): string[] {
 	if (!isObject(item)) return [`entry ${index}: must be a JSON object, found ${jsonType(item)}`]
-	if (RegistryEntryCheck.Check(item)) return []
 	const label = entryLabel(index, item)
+	const deep = tooDeepField(item)
+	if (deep !== undefined) return [`${label}: field ${deep}: nested more than ${MAX_DEPTH} levels deep; make it shallower`]
+	if (RegistryEntryCheck.Check(item)) return []
 	const seen = new Set<string>()
 	const problems: string[] = []
-	for (const error of RegistryEntryCheck.Errors(item)) {
+	for (const error of [...RegistryEntryCheck.Errors(item)].flatMap(innermost)) {
 		if (seen.has(error.path)) continue
 		seen.add(error.path)
 		const field = error.path.slice(1).replaceAll('/', '.') || '(entry)'
@@ -154,9 +144,37 @@ export function entryProblems(item: unknown, index: number): string[] {
 	return problems
 }
 
+/**
+ * A union error (`T` or null) on an object or array is about a field inside it: the errors of the one
+ * variant of the value's own kind, so the message names the field that is wrong, not its container.
+ */
+function innermost(error: ValueError): ValueError[] {
+	const variants = error.schema['anyOf'] as TSchema[] | undefined
+	if (!Array.isArray(variants) || error.errors.length !== variants.length) return [error]
+	const kind = Array.isArray(error.value) ? 'array' : isObject(error.value) ? 'object' : undefined
+	const fitting = variants.flatMap((variant, k) => (kind && variant['type'] === kind ? [k] : []))
+	if (fitting.length !== 1) return [error]
+	const inner = [...(error.errors[fitting[0] as number] ?? [])]
+	return inner.length ? inner.flatMap(innermost) : [error]
+}
+
+/** The first field of `entry` whose value nests deeper than {@link MAX_DEPTH} (walked without recursion). */
+function tooDeepField(entry: Record<string, unknown>): string | undefined {
+	const stack: [unknown, number, string][] = Object.entries(entry).map(([key, value]) => [value, 2, key])
+	while (stack.length) {
+		const [value, depth, field] = stack.pop() as [unknown, number, string]
+		if (typeof value !== 'object' || value === null) continue
+		if (depth > MAX_DEPTH) return field
+		for (const child of Array.isArray(value) ? value : Object.values(value)) {
+			if (typeof child === 'object' && child !== null) stack.push([child, depth + 1, field])
+		}
+	}
+	return undefined
+}
+
 function describeError(error: ValueError): string {
 	const path = error.path
-	if (path === '/name') return `name ${nameProblem(error.value) ?? 'is missing (required)'}`
+	if (path === '/name') return error.value === undefined ? 'is missing (required)' : `name ${nameProblem(error.value) ?? 'is invalid'}`
 	if (/^\/model_aliases\/\d+$/.test(path)) return `alias ${nameProblem(error.value, { alias: true }) ?? 'is invalid'}`
 	if (error.value === undefined) return 'is missing (required)'
 	if (/sha256$/.test(path) && typeof error.value === 'string') return 'must be 64 lowercase hex digits (a sha256), or empty'
@@ -177,8 +195,10 @@ function describeSchema(schema: TSchema): string | undefined {
 		}
 		case 'number':
 			return 'a number'
-		case 'string':
-			return 'a string'
+		case 'string': {
+			const { minLength, maxLength } = schema as { minLength?: number; maxLength?: number }
+			return minLength !== undefined && maxLength !== undefined ? `a string of ${minLength} to ${maxLength} characters` : 'a string'
+		}
 		case 'boolean':
 			return 'true or false'
 		case 'null':
@@ -201,23 +221,30 @@ function preview(value: unknown): string {
  * Two entries with one name, or an alias that points at two entries, make selection ambiguous.
  * @returns one message per clash, naming both entries
  */
-export function duplicateProblems(entries: readonly RegistryEntry[]): string[] {
+export function duplicateProblems(entries: readonly unknown[]): string[] {
+	// Entries may be invalid here (parse reports every problem at once): only string names and aliases count.
+	const nameOf = (e: unknown) => (isObject(e) && typeof e['name'] === 'string' ? e['name'] : undefined)
+	const aliasesOf = (e: unknown) =>
+		isObject(e) && Array.isArray(e['model_aliases']) ? e['model_aliases'].filter((a): a is string => typeof a === 'string') : []
 	const problems: string[] = []
 	const owner = new Map<string, number>()
 	entries.forEach((entry, i) => {
-		const j = owner.get(entry.name)
-		if (j !== undefined) problems.push(`duplicate name ${JSON.stringify(entry.name)}: entries ${j} and ${i}`)
-		else owner.set(entry.name, i)
+		const name = nameOf(entry)
+		if (name === undefined) return
+		const j = owner.get(name)
+		if (j !== undefined) problems.push(`duplicate name ${JSON.stringify(name)}: entries ${j} and ${i}`)
+		else owner.set(name, i)
 	})
 	const aliasOwner = new Map<string, number>()
 	entries.forEach((entry, i) => {
-		for (const alias of new Set(entry.model_aliases ?? [])) {
-			if (alias === entry.name) continue
+		const name = nameOf(entry)
+		for (const alias of new Set(aliasesOf(entry))) {
+			if (alias === name) continue
 			const j = owner.get(alias) ?? aliasOwner.get(alias)
 			if (j !== undefined && j !== i) {
 				problems.push(
-					`alias ${JSON.stringify(alias)} of entry ${i} (${JSON.stringify(entry.name)}) is already the name or ` +
-						`an alias of entry ${j} (${JSON.stringify(entries[j]?.name)})`
+					`alias ${JSON.stringify(alias)} of entry ${i} (${JSON.stringify(name)}) is already the name or ` +
+						`an alias of entry ${j} (${JSON.stringify(nameOf(entries[j]))})`
 				)
 			} else aliasOwner.set(alias, i)
 		}

@@ -10,7 +10,7 @@
  * fcntl locks, which the kernel releases when the holder dies, so there is no lock file to go stale.
  */
 import { Database } from 'bun:sqlite'
-import { existsSync } from 'node:fs'
+import { accessSync, existsSync, constants as fsConstants } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { LockTimeout, RegistryWriteError } from './errors.ts'
 
@@ -122,7 +122,7 @@ export class StateDb implements WriteLock {
 					Bun.sleepSync(5)
 					continue
 				}
-				throw new RegistryWriteError(this.path, `cannot open the state database (${describe(error)})`)
+				throw new RegistryWriteError(this.path, `cannot open the state database (${describe(error)}${folderProblem(this.path)})`)
 			}
 		}
 	}
@@ -195,6 +195,18 @@ export class StateDb implements WriteLock {
 	close(): void {
 		this.#db?.close()
 		this.#db = undefined
+	}
+}
+
+/** Why the database's folder cannot take new files (SQLite's WAL needs two beside the database), or ''. */
+function folderProblem(path: string): string {
+	try {
+		accessSync(dirname(path), fsConstants.W_OK)
+		return ''
+	} catch (error) {
+		const code = (error as NodeJS.ErrnoException).code
+		if (code === 'EROFS') return '; the file system is read-only'
+		return code === 'EACCES' || code === 'EPERM' ? `; permission denied: ${dirname(path)} is not writable` : ''
 	}
 }
 

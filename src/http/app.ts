@@ -20,6 +20,9 @@ const OPEN_PATHS = new Set(['/healthz'])
 /** Bun's own body limit sits far above ours so that ours, which answers in JSON, always fires first. */
 export const TRANSPORT_BODY_LIMIT = 1 << 30
 
+/** No request body needs deeper JSON; deeper values would overflow the stack of whatever walks them. */
+export const MAX_JSON_DEPTH = 64
+
 /** Build the API over `deps`. Nothing is read from the environment here: settings come in `deps`. */
 export function createApp(deps: Deps) {
 	const { apiToken, maxBodyBytes } = deps.settings
@@ -56,6 +59,13 @@ export function createApp(deps: Deps) {
 			if (!request.body) return undefined
 			const text = await readCapped(request, maxBodyBytes, tooLarge)
 			if (!text.trim()) return undefined
+			if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+				throw new HttpError(
+					422,
+					'invalid_request',
+					`The request body nests JSON deeper than ${MAX_JSON_DEPTH} levels. See /swagger for the schema`
+				)
+			}
 			try {
 				return JSON.parse(text) as unknown
 			} catch {
@@ -98,6 +108,23 @@ async function readCapped(request: Request, limit: number, tooLarge: () => HttpE
 		chunks.push(value)
 	}
 	return new TextDecoder().decode(Buffer.concat(chunks))
+}
+
+/** Whether `text` opens more than `limit` arrays or objects inside each other (strings skipped). */
+function nestedDeeperThan(text: string, limit: number): boolean {
+	let depth = 0
+	let inString = false
+	for (let i = 0; i < text.length; i++) {
+		const c = text.charCodeAt(i)
+		if (inString) {
+			if (c === 0x5c) i++ // backslash: the next character is escaped
+			else if (c === 0x22) inString = false
+		} else if (c === 0x22) inString = true
+		else if (c === 0x5b || c === 0x7b) {
+			if (++depth > limit) return true
+		} else if (c === 0x5d || c === 0x7d) depth--
+	}
+	return false
 }
 
 // ---------------------------------------------------------------- errors

@@ -75,6 +75,9 @@ const COMMON: Record<number, string> = {
 	503: 'the registry is invalid or busy; reads keep serving the last good copy'
 }
 
+/** What a route that reads a JSON body answers besides: a body that is not JSON at all. */
+export const BODY_ERRORS: Record<number, string> = { 400: 'the request body is not valid JSON' }
+
 /** The `response` map of a route: its 200 schema, the given error statuses, and the common ones. */
 export function responses(ok: TSchema, errors: Record<number, string> = {}): Record<number, TSchema> {
 	const out: Record<number, TSchema> = { 200: ok }

@@ -1,6 +1,5 @@
 /** @module `verify`, `lock` and `unlock`: the version lock on a model's files. */
 import type { CAC } from 'cac'
-import { lockModel, unlockModel, verifyModel } from '../../core/service.ts'
 import type { CommandContext, GlobalOptions } from '../context.ts'
 import { UsageError } from '../errors.ts'
 
@@ -17,7 +16,9 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 		.action(async (name: string, options: GlobalOptions) => {
 			const progress = ctx.out.hashProgress('Verifying')
 			try {
-				const result = await verifyModel(ctx.deps(options), String(name), progress)
+				const deps = await ctx.deps(options)
+				const { verifyModel } = await import('../../core/service.ts')
+				const result = await verifyModel(deps, String(name), progress)
 				progress.done()
 				if (options.json) ctx.out.json(result)
 				else ctx.out.verified(result)
@@ -39,7 +40,9 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 			if (options.replace && !options.setExpected) throw new UsageError('--replace only makes sense with --set-expected')
 			const progress = ctx.out.hashProgress('Hashing')
 			try {
-				const result = await lockModel(ctx.deps(options), String(name), {
+				const deps = await ctx.deps(options)
+				const { lockModel } = await import('../../core/service.ts')
+				const result = await lockModel(deps, String(name), {
 					setExpected: Boolean(options.setExpected),
 					replace: Boolean(options.replace),
 					...progress
@@ -57,7 +60,9 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 		.option('--json', 'Print JSON for scripts')
 		.example((bin) => `  $ ${bin} unlock qwen2.5-vl-7b-awq`)
 		.action(async (name: string, options: GlobalOptions) => {
-			const result = await unlockModel(ctx.deps(options), String(name))
+			const deps = await ctx.deps(options)
+			const { unlockModel } = await import('../../core/service.ts')
+			const result = await unlockModel(deps, String(name))
 			if (options.json) ctx.out.json(result)
 			else ctx.out.lockResult(result)
 		})

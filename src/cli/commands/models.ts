@@ -1,6 +1,5 @@
 /** @module `list` and `select`: which models exist, and where to reach one. */
 import type { CAC } from 'cac'
-import { listModels, selectModel } from '../../core/service.ts'
 import type { CommandContext, GlobalOptions } from '../context.ts'
 import { UsageError } from '../errors.ts'
 
@@ -20,9 +19,11 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 		.option('--role <role>', 'Only models that list this role')
 		.option('--json', 'Print JSON for scripts instead of a table')
 		.example((bin) => `  $ ${bin} list\n  $ ${bin} list --role caption --json`)
-		.action((options: ListOptions) => {
+		.action(async (options: ListOptions) => {
 			const role = typeof options.role === 'string' ? options.role : undefined
-			const models = listModels(ctx.deps(options).store.load(), { role })
+			const deps = await ctx.deps(options)
+			const { listModels } = await import('../../core/service.ts')
+			const models = listModels(deps.store.load(), { role })
 			if (options.json) ctx.out.json(models)
 			else ctx.out.models(models, role)
 		})
@@ -37,12 +38,14 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 			(bin) =>
 				`  $ ${bin} select qwen2.5-vl-7b-awq --require-vision\n  $ ${bin} select --role caption --require tools --json`
 		)
-		.action((name: string | undefined, options: SelectOptions) => {
+		.action(async (name: string | undefined, options: SelectOptions) => {
 			const role = typeof options.role === 'string' ? options.role : undefined
 			if ((name === undefined) === (role === undefined)) throw new UsageError('give a model NAME or --role ROLE (exactly one)')
 			const require = [options.require ?? []].flat().map(String)
 			if (options.requireVision) require.push('vision')
-			const chosen = selectModel(ctx.deps(options), { name: name === undefined ? undefined : String(name), role, require })
+			const deps = await ctx.deps(options)
+			const { selectModel } = await import('../../core/service.ts')
+			const chosen = selectModel(deps, { name: name === undefined ? undefined : String(name), role, require })
 			if (options.json) ctx.out.json(chosen)
 			else ctx.out.selection(chosen)
 		})

@@ -30,7 +30,7 @@ export function registerServeCommand(cli: CAC, ctx: CommandContext): void {
 			const port = Number(options.port)
 			if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${options.port} is not a port number (0-65535)`)
 			const host = String(options.host)
-			const deps = ctx.deps(options)
+			const deps = await ctx.deps(options)
 			if (!isLoopback(host) && !deps.settings.apiToken && !options.allowUnauthenticated) {
 				throw new UsageError(
 					`refusing to bind ${host} without IMAGEWORKS_API_TOKEN: anyone who can reach it could change the registry. ` +

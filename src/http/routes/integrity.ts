@@ -2,7 +2,7 @@
 import { Elysia } from 'elysia'
 import { LockResult, VerifyResult } from '../../core/schema.ts'
 import { type Deps, lockModel, unlockModel, verifyModel } from '../../core/service.ts'
-import { LockBody, NameParams, VerifyBody, responses } from '../model.ts'
+import { BODY_ERRORS, LockBody, NameParams, VerifyBody, responses } from '../model.ts'
 import { Type } from '@sinclair/typebox'
 
 export function integrityRoutes(deps: Deps) {
@@ -10,6 +10,7 @@ export function integrityRoutes(deps: Deps) {
 		.post('/v1/verify', ({ body }) => verifyModel(deps, body.name), {
 			body: VerifyBody,
 			response: responses(VerifyResult, {
+				...BODY_ERRORS,
 				404: 'unknown model',
 				409: 'lock violation (with the file diff) or a corrupt content-addressed file',
 				422: "invalid request, or the model's files are missing"
@@ -23,13 +24,13 @@ export function integrityRoutes(deps: Deps) {
 			{
 				params: NameParams,
 				body: Type.Optional(LockBody),
-				response: responses(LockResult, { 404: 'unknown model', 409: 'the files do not match the lock', 422: 'invalid request, or the files are missing' }),
+				response: responses(LockResult, { ...BODY_ERRORS, 404: 'unknown model', 409: 'the files do not match the lock', 422: 'invalid request, or the files are missing' }),
 				detail: { tags: ['integrity'], summary: 'Lock a model', description: 'Select then refuses the model whenever its files drift from the lock.' }
 			}
 		)
 		.post('/v1/models/:name/unlock', ({ params }) => unlockModel(deps, params.name), {
 			params: NameParams,
-			response: responses(LockResult, { 404: 'unknown model' }),
+			response: responses(LockResult, { ...BODY_ERRORS, 404: 'unknown model' }),
 			detail: { tags: ['integrity'], summary: 'Unlock a model', description: 'Clears locked; keeps the expected hash for a later re-lock.' }
 		})
 }

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia'
 import type { Registry } from '../../core/registry.ts'
 import { ModelSummary, Selection } from '../../core/schema.ts'
 import { type Deps, listModels, selectModel } from '../../core/service.ts'
-import { ModelsQuery, SelectBody, responses } from '../model.ts'
+import { BODY_ERRORS, ModelsQuery, SelectBody, responses } from '../model.ts'
 import { Type } from '@sinclair/typebox'
 
 /** Pre-serialised `GET /v1/models` bodies, rebuilt only when the registry snapshot changes. */
@@ -44,6 +44,7 @@ export function modelRoutes(deps: Deps) {
 			{
 				body: SelectBody,
 				response: responses(Selection, {
+					...BODY_ERRORS,
 					404: 'unknown model, or no model for the role',
 					409: 'missing capability, or a locked model whose files changed since its last verify'
 				}),
