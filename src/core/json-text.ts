@@ -242,6 +242,97 @@ function scan(text: string, nonFinite: { start: number; end: number }[]): Elemen
 	}
 }
 
+/**
+ * The spans of the top-level array's elements in `text`, which must be valid JSON (it parsed): a
+ * structural pass that only looks at brackets and commas, and jumps over strings with `indexOf`, about ten times faster than {@link scanJson}'s full check. Returns null when
+ * the top level is not an array.
+ */
+export function locateElements(text: string): ElementSpan[] | null {
+	const elements: ElementSpan[] = []
+	let depth = 0
+	let topIsArray = false
+	let element: ElementSpan | null = null
+	let member: MemberSpan | null = null
+	let expectKey = false // at depth 2 in an object element: the next string is a key
+	const startAt = (from: number) => {
+		let i = from
+		while (i < text.length) {
+			const c = text.charCodeAt(i)
+			if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++
+			else break
+		}
+		return i
+	}
+	const endAt = (upTo: number) => {
+		let i = upTo
+		while (i > 0) {
+			const c = text.charCodeAt(i - 1)
+			if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i--
+			else break
+		}
+		return i
+	}
+	const n = text.length
+	for (let i = 0; i < n; i++) {
+		const c = text.charCodeAt(i)
+		if (c === 0x22) {
+			let j = text.indexOf('"', i + 1)
+			for (;;) {
+				let backslashes = 0
+				while (text.charCodeAt(j - 1 - backslashes) === 0x5c) backslashes++
+				if (backslashes % 2 === 0) break
+				j = text.indexOf('"', j + 1)
+			}
+			if (depth === 2 && expectKey && element?.members) {
+				const colon = text.indexOf(':', j + 1)
+				const raw = text.slice(i + 1, j)
+				const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw
+				member = { key, keyStart: i, valueStart: startAt(colon + 1), valueEnd: 0 }
+				element.members.push(member)
+				expectKey = false
+			}
+			i = j
+		} else if (c === 0x5b || c === 0x7b) {
+			if (depth === 0) topIsArray = c === 0x5b
+			depth++
+			if (depth === 2 && topIsArray) {
+				element = { start: i, end: 0, members: c === 0x7b ? [] : null }
+				elements.push(element)
+				member = null
+				expectKey = c === 0x7b
+			}
+		} else if (c === 0x5d || c === 0x7d) {
+			if (depth === 2 && member) member.valueEnd = endAt(i)
+			if (depth === 2 && element) element.end = i + 1
+			depth--
+		} else if (c === 0x2c && depth === 2 && member) {
+			member.valueEnd = endAt(i)
+			expectKey = true
+		}
+	}
+	if (!topIsArray) return null
+	return elements
+}
+
+/**
+ * The spans of `text` after {@link spliceElement} replaced element `index` of `spans` and changed the text's
+ * length by `delta`: earlier elements stay, the new element is located again, later ones shift. A server
+ * writing to a large registry then never rescans the whole file.
+ */
+export function shiftSpans(spans: readonly ElementSpan[], index: number, text: string, delta: number): ElementSpan[] {
+	const old = spans[index] as ElementSpan
+	const start = old.start
+	const end = old.end + delta
+	const located = locateElements(`[${text.slice(start, end)}]`)?.[0]
+	const moveBy = (span: ElementSpan, by: number): ElementSpan => ({
+		start: span.start + by,
+		end: span.end + by,
+		members: span.members?.map((m) => ({ ...m, keyStart: m.keyStart + by, valueStart: m.valueStart + by, valueEnd: m.valueEnd + by })) ?? null
+	})
+	const replaced = located ? moveBy(located, start - 1) : { start, end, members: null }
+	return spans.map((span, i) => (i < index ? span : i === index ? replaced : moveBy(span, delta)))
+}
+
 /** Options for {@link spliceElement}. */
 export interface SpliceOptions {
 	/** The element's value as it was parsed from `text` (to tell which members changed). */

@@ -129,10 +129,12 @@ export const MAX_DEPTH = 1000
 /** Every problem of one entry, each naming the entry and the field. */
 export function entryProblems(item: unknown, index: number): string[] {
 	if (!isObject(item)) return [`entry ${index}: must be a JSON object, found ${jsonType(item)}`]
-	const label = entryLabel(index, item)
 	const deep = tooDeepField(item)
-	if (deep !== undefined) return [`${label}: field ${deep}: nested more than ${MAX_DEPTH} levels deep; make it shallower`]
+	if (deep !== undefined) {
+		return [`${entryLabel(index, item)}: field ${deep}: nested more than ${MAX_DEPTH} levels deep; make it shallower`]
+	}
 	if (RegistryEntryCheck.Check(item)) return []
+	const label = entryLabel(index, item)
 	const seen = new Set<string>()
 	const problems: string[] = []
 	for (const error of [...RegistryEntryCheck.Errors(item)].flatMap(innermost)) {
@@ -158,18 +160,28 @@ function innermost(error: ValueError): ValueError[] {
 	return inner.length ? inner.flatMap(innermost) : [error]
 }
 
-/** The first field of `entry` whose value nests deeper than {@link MAX_DEPTH} (walked without recursion). */
+/** The first field of `entry` whose value nests deeper than {@link MAX_DEPTH}. */
 function tooDeepField(entry: Record<string, unknown>): string | undefined {
-	const stack: [unknown, number, string][] = Object.entries(entry).map(([key, value]) => [value, 2, key])
-	while (stack.length) {
-		const [value, depth, field] = stack.pop() as [unknown, number, string]
-		if (typeof value !== 'object' || value === null) continue
-		if (depth > MAX_DEPTH) return field
-		for (const child of Array.isArray(value) ? value : Object.values(value)) {
-			if (typeof child === 'object' && child !== null) stack.push([child, depth + 1, field])
-		}
+	for (const key in entry) {
+		const value = entry[key]
+		if (typeof value === 'object' && value !== null && nestsDeeper(value, 2)) return key
 	}
 	return undefined
+}
+
+// Recursion is bounded by MAX_DEPTH frames, so it cannot overflow the stack; no allocation per value keeps
+// a cold 1,000-entry load fast.
+function nestsDeeper(value: object, depth: number): boolean {
+	if (depth > MAX_DEPTH) return true
+	if (Array.isArray(value)) {
+		for (const child of value) if (typeof child === 'object' && child !== null && nestsDeeper(child, depth + 1)) return true
+		return false
+	}
+	for (const key in value) {
+		const child = (value as Record<string, unknown>)[key]
+		if (typeof child === 'object' && child !== null && nestsDeeper(child, depth + 1)) return true
+	}
+	return false
 }
 
 function describeError(error: ValueError): string {

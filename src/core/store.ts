@@ -23,7 +23,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { LoaderError, RegistryInvalid, RegistryNotFound, RegistryWriteError } from './errors.ts'
-import { type ElementSpan, scanJson, spliceElement } from './json-text.ts'
+import { type ElementSpan, locateElements, scanJson, shiftSpans, spliceElement } from './json-text.ts'
 import { Registry, duplicateProblems, entryLabel, entryProblems, parseRegistry } from './registry.ts'
 import type { RegistryEntry } from './schema.ts'
 import type { WriteLock } from './state.ts'
@@ -173,23 +173,26 @@ export class RegistryStore {
 				const clashes = duplicateProblems(entries)
 				if (clashes.length) throw new RegistryInvalid(this.path, clashes)
 			}
-			snapshot.spans ??= this.#spans(snapshot.text)
+			snapshot.spans ??= this.#spans(snapshot.text, snapshot.registry.entries.length)
 			const span = snapshot.spans[index]
 			if (!span?.members) throw new RegistryInvalid(this.path, [`${entryLabel(index, before)}: cannot be located in the file`])
 			const text = spliceElement(snapshot.text, span, { before, after })
 			this.#writeAtomically(text)
 			const registry = new Registry(entries)
-			this.#current = this.#lastGood = { registry, text, stamp: this.#stamp() }
+			const spans = shiftSpans(snapshot.spans, index, text, text.length - snapshot.text.length)
+			this.#current = this.#lastGood = { registry, text, stamp: this.#stamp(), spans }
 			return result
 		})
 	}
 
-	#spans(text: string): ElementSpan[] {
+	#spans(text: string, entries: number): ElementSpan[] {
+		// The fast structural pass suffices for a file that parsed; the full scanner is the fallback.
+		const fast = locateElements(text)
+		if (fast && fast.length === entries && fast.every((e) => e.members)) return fast
 		const scanned = scanJson(text)
 		if (!scanned.ok || !scanned.elements) throw new RegistryInvalid(this.path, ['cannot be scanned for writing'])
 		return scanned.elements
 	}
-
 	/** Temp file in the same folder, write, fsync, rename, fsync the folder. The old file stays on error. */
 	#writeAtomically(text: string): void {
 		const folder = dirname(this.path)

@@ -47,7 +47,8 @@ export async function postChunked(
 	port: number,
 	path: string,
 	chunks: Iterable<Uint8Array>,
-	headers: Record<string, string> = {}
+	headers: Record<string, string> = {},
+	options: { pauseAfterBytes?: number } = {}
 ): Promise<{ status: number; headers: Record<string, string>; text: string; sentBytes: number }> {
 	const { connect } = await import('node:net')
 	const socket = connect({ host: '127.0.0.1', port })
@@ -87,6 +88,13 @@ export async function postChunked(
 		await write(chunk)
 		await write('\r\n')
 		sentBytes += chunk.byteLength
+		// A server that answers early closes a socket that still has unread input, and the kernel's reset
+		// can destroy the answer before it is read: pause once past the limit, as a careful client
+		// (curl with Expect, say) waits for an early answer.
+		if (options.pauseAfterBytes !== undefined && sentBytes > options.pauseAfterBytes && !answered) {
+			const until = Date.now() + 5000
+			while (!answered && !socket.destroyed && Date.now() < until) await Promise.race([closed, Bun.sleep(5)])
+		}
 	}
 	if (!answered && !socket.destroyed) await write('0\r\n\r\n')
 	// The response is complete once its declared length has arrived (or the server closes).

@@ -238,7 +238,7 @@ describe('hostile bodies', () => {
 
 		// Up to 256 MiB, but the answer comes (and sending stops) soon after the first 32.
 		const chunk = new Uint8Array(MiB).fill(0x78)
-		const chunked = await postChunked(server.port, '/v1/select', Array.from({ length: 256 }, () => chunk))
+		const chunked = await postChunked(server.port, '/v1/select', Array.from({ length: 256 }, () => chunk), {}, { pauseAfterBytes: 32 * MiB })
 		expect({ status: chunked.status, type: chunked.headers['content-type'], body: JSON.parse(chunked.text) }).toEqual({
 			status: 413,
 			type: 'application/json',
