@@ -12,7 +12,8 @@ import { InvalidName, ModelNotFound, RegistryInvalid } from './errors.ts'
 import { scanJson } from './json-text.ts'
 import { nameProblem } from './names.ts'
 import { similarity } from './similarity.ts'
-import { type RegistryEntry, RegistryEntryCheck } from './schema.ts'
+import { checkRegistryEntry } from './generated/entry-check.js'
+import { type RegistryEntry, registryEntryChecker } from './schema.ts'
 
 /** The registry's entries in file order, indexed by name and alias. Never mutated once built. */
 export class Registry {
@@ -133,11 +134,11 @@ export function entryProblems(item: unknown, index: number): string[] {
 	if (deep !== undefined) {
 		return [`${entryLabel(index, item)}: field ${deep}: nested more than ${MAX_DEPTH} levels deep; make it shallower`]
 	}
-	if (RegistryEntryCheck.Check(item)) return []
+	if (checkRegistryEntry(item)) return []
 	const label = entryLabel(index, item)
 	const seen = new Set<string>()
 	const problems: string[] = []
-	for (const error of [...RegistryEntryCheck.Errors(item)].flatMap(innermost)) {
+	for (const error of [...registryEntryChecker().Errors(item)].flatMap(innermost)) {
 		if (seen.has(error.path)) continue
 		seen.add(error.path)
 		const field = error.path.slice(1).replaceAll('/', '.') || '(entry)'

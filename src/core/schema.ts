@@ -8,7 +8,7 @@
  * `backend` may be missing or null (imageworks writes both).
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler'
 import { CANONICAL } from './capabilities.ts'
 import { ALIAS_PATTERN, NAME_PATTERN } from './names.ts'
 
@@ -92,8 +92,16 @@ export const RegistryEntry = Type.Object(
 )
 export type RegistryEntry = Static<typeof RegistryEntry>
 
-/** The compiled checker for entries (compiled once, at import). */
-export const RegistryEntryCheck = TypeCompiler.Compile(RegistryEntry)
+let compiled: TypeCheck<typeof RegistryEntry> | undefined
+
+/**
+ * The full TypeBox checker of entries, with `Errors()` for messages; compiled on first use, since valid
+ * files are checked by the generated `checkRegistryEntry` (scripts/gen-checker.ts) and never need it.
+ */
+export function registryEntryChecker(): TypeCheck<typeof RegistryEntry> {
+	compiled ??= TypeCompiler.Compile(RegistryEntry)
+	return compiled
+}
 
 // ---------------------------------------------------------------- results of the use cases
 

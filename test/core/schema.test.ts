@@ -3,7 +3,8 @@ import { describe, expect, test } from 'bun:test'
 import { capabilitiesOf, internalModelId, isDeprecated, isLocked, recordedFiles, rolesOf, visionOk } from '../../src/core/entry.ts'
 import { nameProblem } from '../../src/core/names.ts'
 import { entryProblems, parseRegistry } from '../../src/core/registry.ts'
-import { type RegistryEntry, RegistryEntryCheck } from '../../src/core/schema.ts'
+import { type RegistryEntry, registryEntryChecker } from '../../src/core/schema.ts'
+import { checkRegistryEntry } from '../../src/core/generated/entry-check.js'
 import { endpointOf } from '../../src/core/select.ts'
 
 /** One entry, validated the way the registry validates it (throws on any problem). */
@@ -67,7 +68,8 @@ describe('RegistryEntry validation', () => {
 			'entry 0 ("m"): field artifacts.aggregate_sha256: must be 64 lowercase hex digits (a sha256), or empty'
 		])
 		for (const bad of [{ backend_config: { port: '8000' } }, { version_lock: { locked: 'yes' } }, { artifacts: { aggregate_sha256: 'abc' } }]) {
-			expect(RegistryEntryCheck.Check({ name: 'm', backend: 'vllm', ...bad })).toBe(false)
+			expect(registryEntryChecker().Check({ name: 'm', backend: 'vllm', ...bad })).toBe(false)
+			expect(checkRegistryEntry({ name: 'm', backend: 'vllm', ...bad })).toBe(false)
 		}
 	})
 
