@@ -5,7 +5,7 @@
  * does a pipe.
  */
 import { CANONICAL } from '../core/capabilities.ts'
-import type { LockResult, ModelSummary, Selection, VerifyResult } from '../core/schema.ts'
+import type { BenchResult, LockResult, MetricsSummary, ModelSummary, ProbeResult, Selection, VerifyResult } from '../core/schema.ts'
 
 /** Where a command writes, and what kind of terminal it has. Injected so tests can capture it. */
 export interface Io {
@@ -120,6 +120,62 @@ export class Output {
 		const state = r.locked ? 'locked' : 'unlocked'
 		this.line(`${r.name}: ${state}${r.changed ? '' : ' (no change)'}`)
 		this.line(`expected_aggregate_sha256  ${r.expected_aggregate_sha256 ?? '-'}`)
+	}
+
+	probe(r: ProbeResult): void {
+		const mark = { verified: 'VERIFIED', not_supported: 'NOT SUPPORTED', unknown: 'UNKNOWN' }[r.outcome]
+		this.line(`${r.name}: ${mark} (${r.probe_version}, ${Math.round(r.latency_ms)} ms)`)
+		r.rounds.forEach((round, i) => {
+			this.line(`  round ${i + 1}: ${round.shape} in ${round.colour.padEnd(6)} -> ${JSON.stringify(round.answer.slice(0, 60))} [${round.passed ? 'pass' : 'fail'}]`)
+		})
+		if (r.description !== null) this.line(`  description: ${r.description}`)
+		if (r.error) this.line(`  ${r.error}`)
+		if (r.outcome === 'unknown') this.line('  Nothing was recorded in the registry (only conclusive outcomes are).')
+	}
+
+	bench(r: BenchResult): void {
+		this.table(
+			['#', 'TTFT ms', 'TOKENS', 'DURATION ms', 'TOK/S'],
+			r.samples.map((s, i) => {
+				const decode = s.duration_ms - s.ttft_ms
+				const rate = s.tokens_generated >= 2 && decode > 0 ? ((s.tokens_generated - 1) / (decode / 1000)).toFixed(1) : '-'
+				return [String(i + 1), s.ttft_ms.toFixed(1), String(s.tokens_generated), s.duration_ms.toFixed(1), rate]
+			})
+		)
+		this.metrics([r.summary])
+	}
+
+	metrics(summaries: MetricsSummary[]): void {
+		const f = (x: number | null) => (x === null ? '-' : x.toFixed(1))
+		this.table(
+			['NAME', 'SAMPLES', 'TTFT AVG ms', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S AVG', 'LAST SAMPLE'],
+			summaries.map((s) => [
+				s.name,
+				String(s.rolling_samples),
+				f(s.ttft_ms_avg),
+				f(s.ttft_ms_p50),
+				f(s.ttft_ms_p95),
+				f(s.throughput_toks_per_s_avg),
+				s.last_sample?.at ?? '-'
+			])
+		)
+	}
+
+	/** A count of finished requests on stderr, on a terminal only. */
+	countProgress(label: string, total: number): { onDone?: () => void; done: () => void } {
+		if (!this.io.stderrIsTty) return { done: () => undefined }
+		let finished = 0
+		this.io.stderr(`\r${label} 0/${total}\x1b[K`)
+		return {
+			onDone: () => {
+				finished++
+				this.io.stderr(`\r${label} ${finished}/${total}\x1b[K`)
+			},
+			done: () => {
+				if (finished >= 0) this.io.stderr('\r\x1b[K')
+				finished = -1
+			}
+		}
 	}
 
 	/**

@@ -9,6 +9,7 @@ import { similarity } from '../core/similarity.ts'
 import { COMMIT, VERSION } from '../version.ts'
 import { registerIntegrityCommands } from './commands/integrity.ts'
 import { registerModelCommands } from './commands/models.ts'
+import { registerObserveCommands } from './commands/observe.ts'
 import { registerServeCommand } from './commands/serve.ts'
 import { CommandContext } from './context.ts'
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor } from './errors.ts'
@@ -21,6 +22,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 	cli.option('--registry <path>', 'Registry JSON file (default: IMAGEWORKS_REGISTRY or configs/model_registry.json)')
 	registerModelCommands(cli, ctx)
 	registerIntegrityCommands(cli, ctx)
+	let exitCode = EXIT_OK
+	registerObserveCommands(cli, ctx, (code) => {
+		exitCode = code
+	})
 	registerServeCommand(cli, ctx)
 	cli.help()
 	cli.version(`${VERSION} (commit ${COMMIT})`)
@@ -47,7 +52,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 			return cli.options['help'] || cli.options['version'] ? EXIT_OK : EXIT_USAGE
 		}
 		await cli.runMatchedCommand()
-		return EXIT_OK
+		return exitCode
 	} catch (error) {
 		const code = exitCodeFor(error)
 		if (code === undefined) {

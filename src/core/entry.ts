@@ -47,3 +47,18 @@ export function recordedFiles(entry: RegistryEntry): Map<string, string> {
 	for (const f of entry.artifacts?.files ?? []) if (f.sha256) files.set(f.path, f.sha256)
 	return files
 }
+
+// What imageworks writes for a fresh entry, so a block the loader creates looks like its own.
+const BLOCK_DEFAULTS: Record<string, () => Record<string, unknown>> = {
+	version_lock: () => ({ locked: false, expected_aggregate_sha256: null, last_verified: null }),
+	artifacts: () => ({ aggregate_sha256: '', files: [] })
+}
+
+/** The raw entry's `key` object, created in place when it is missing or null (others are kept as they are). */
+export function ensureBlock(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+	const value = raw[key]
+	if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>
+	const created = BLOCK_DEFAULTS[key]?.() ?? {}
+	raw[key] = created
+	return created
+}

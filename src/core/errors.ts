@@ -10,14 +10,25 @@
  *     │   └── LockTimeout           another writer holds the registry lock
  *     ├── RequestError              the caller asked for something malformed
  *     │   ├── InvalidName           a name that breaks the naming rules
- *     │   └── UnknownCapability     a capability the loader has no name for
+ *     │   ├── UnknownCapability     a capability the loader has no name for
+ *     │   ├── InvalidSample         a metrics sample that cannot be a measurement
+ *     │   └── ImageError
+ *     │       ├── NotAnImage        the bytes are not a PNG, JPEG, WebP or GIF that decodes
+ *     │       ├── ImageTooLarge     over the byte or pixel limits
+ *     │       └── ImagePathNotAllowed  outside the configured image roots
  *     ├── ModelNotFound             no entry by that name or alias
  *     ├── NoModelForRole            no entry can serve the role
  *     ├── MissingCapabilities       the model lacks required capabilities
- *     └── IntegrityError
- *         ├── ArtifactsMissing      no model_path, or its files are not there
- *         ├── LockViolation         files differ from the lock (names changed/added/removed files)
- *         └── CorruptArtifact       a content-addressed blob does not hash to its own name
+ *     ├── IntegrityError
+ *     │   ├── ArtifactsMissing      no model_path, or its files are not there
+ *     │   ├── LockViolation         files differ from the lock (names changed/added/removed files)
+ *     │   └── CorruptArtifact       a content-addressed blob does not hash to its own name
+ *     └── BackendError              the model server could not be used
+ *         ├── BackendUnavailable    connection refused, 5xx, auth, an unreadable answer
+ *         ├── BackendTimeout        no answer within the timeout
+ *         ├── ImagesRefused         the server refused the image (the model takes no images)
+ *         ├── BackendNotServing     the server is up but does not list the model
+ *         └── BackendNotReady       select's readiness check failed (wraps the reason)
  *
  * Each error has a stable machine `code` (the API puts it in `detail.error`), a message that says what
  * failed, where, and what to do next, and structured `details`. Core errors know nothing of HTTP status
@@ -294,6 +305,137 @@ export class CorruptArtifact extends IntegrityError {
 		super(`Model ${quoted(model)} has corrupt content-addressed files: ${lines}. Download them again`, {
 			name: model,
 			corrupt
+		})
+	}
+}
+
+// ---------------------------------------------------------------- samples and images
+
+/** A metrics sample that cannot be a real measurement (negative, ttft after the end, ...). */
+export class InvalidSample extends RequestError {
+	override name = 'InvalidSample'
+	override readonly code = 'invalid_sample'
+	constructor(readonly problems: string[]) {
+		super(
+			`Invalid metrics sample: ${problems.join('; ')}. Send ttft_ms <= duration_ms in milliseconds and a ` +
+				'non-negative integer tokens_generated',
+			{ problems }
+		)
+	}
+}
+
+/** The caller's image cannot be used. */
+export class ImageError extends RequestError {
+	override name = 'ImageError'
+	override readonly code: string = 'invalid_image'
+}
+
+/** The bytes are not an image the loader can send (PNG, JPEG, WebP or GIF that decodes). */
+export class NotAnImage extends ImageError {
+	override name = 'NotAnImage'
+	override readonly code = 'not_an_image'
+	constructor(where: string, reason = '') {
+		super(`${where} is not a readable image${reason ? `: ${reason}` : ''}. Send a PNG, JPEG, WebP or GIF file`)
+	}
+}
+
+/** The image is over the byte or pixel limit. */
+export class ImageTooLarge extends ImageError {
+	override name = 'ImageTooLarge'
+	override readonly code = 'image_too_large'
+	constructor(where: string, reason: string) {
+		super(`${where} is too large: ${reason}. Downscale or recompress it first`)
+	}
+}
+
+/** `image_path` resolves outside every configured image root. */
+export class ImagePathNotAllowed extends ImageError {
+	override name = 'ImagePathNotAllowed'
+	override readonly code = 'image_path_not_allowed'
+	constructor() {
+		super(
+			'image_path is outside the server image roots. Put the image under an image root ' +
+				'(IMAGEWORKS_IMAGE_ROOTS) or send it as image_b64'
+		)
+	}
+}
+
+// ---------------------------------------------------------------- backends
+
+/** The model server could not be used. */
+export class BackendError extends LoaderError {
+	override name = 'BackendError'
+	override readonly code: string = 'backend_error'
+}
+
+/** Connection refused, DNS failure, 5xx, auth, or an answer that is not the OpenAI protocol. */
+export class BackendUnavailable extends BackendError {
+	override name = 'BackendUnavailable'
+	override readonly code = 'backend_unavailable'
+	constructor(
+		readonly endpoint: string,
+		readonly reason: string
+	) {
+		super(`Backend ${endpoint} is unavailable: ${reason}. Start the model server or check its host and port in the registry`, {
+			endpoint
+		})
+	}
+}
+
+/** The backend accepted the connection but did not answer in time. */
+export class BackendTimeout extends BackendError {
+	override name = 'BackendTimeout'
+	override readonly code = 'backend_timeout'
+	constructor(
+		readonly endpoint: string,
+		timeoutSeconds: number
+	) {
+		super(
+			`Backend ${endpoint} did not answer within ${timeoutSeconds}s. Check that it is not overloaded or raise ` +
+				'the timeout (IMAGEWORKS_PROBE_TIMEOUT, --timeout)',
+			{ endpoint }
+		)
+	}
+}
+
+/** The backend answered 4xx with an error about images: the model does not take image input (conclusive). */
+export class ImagesRefused extends BackendError {
+	override name = 'ImagesRefused'
+	override readonly code = 'images_refused'
+	constructor(
+		readonly endpoint: string,
+		readonly status: number,
+		readonly text: string
+	) {
+		super(`Backend ${endpoint} refused the image (HTTP ${status}): ${text.slice(0, 200)}`, { endpoint })
+	}
+}
+
+/** The backend answers but does not list the model's internal id. */
+export class BackendNotServing extends BackendError {
+	override name = 'BackendNotServing'
+	override readonly code = 'backend_not_serving'
+	constructor(endpoint: string, modelId: string, served: string[]) {
+		const shown = [...served].sort().slice(0, 10).join(', ') || 'none'
+		super(
+			`Backend ${endpoint} is up but does not serve ${quoted(modelId)} (it serves: ${shown}). Load the model on ` +
+				'the server or fix served_model_id in the registry',
+			{ endpoint, internal_model_id: modelId }
+		)
+	}
+}
+
+/** `select` with a readiness check: the model's backend is down or does not serve it. */
+export class BackendNotReady extends BackendError {
+	override name = 'BackendNotReady'
+	override readonly code = 'backend_not_ready'
+	constructor(
+		readonly model: string,
+		readonly underlying: BackendError
+	) {
+		super(`Model ${quoted(model)} was selected but its backend is not ready: ${underlying.message}`, {
+			name: model,
+			reason: underlying.code
 		})
 	}
 }

@@ -165,3 +165,63 @@ export const LockResult = Type.Object({
 	changed: Type.Boolean({ description: 'Whether this call changed anything.' })
 })
 export type LockResult = Static<typeof LockResult>
+
+// ---------------------------------------------------------------- vision probe
+
+export const ProbeRound = Type.Object({
+	colour: Type.String(),
+	shape: Type.String(),
+	answer: Type.String(),
+	named: Type.Array(Type.String(), { description: 'Palette colours the answer names.' }),
+	passed: Type.Boolean(),
+	latency_ms: Type.Number()
+})
+export type ProbeRound = Static<typeof ProbeRound>
+
+/** What a vision probe found. */
+export const ProbeResult = Type.Object({
+	name: Type.String(),
+	outcome: Type.Union([Type.Literal('verified'), Type.Literal('not_supported'), Type.Literal('unknown')]),
+	vision_ok: Type.Union([Type.Boolean(), Type.Null()], { description: 'null when the outcome is unknown.' }),
+	probe_version: Type.String(),
+	latency_ms: Type.Number(),
+	timestamp: Type.String(),
+	rounds: Type.Array(ProbeRound),
+	description: Type.Union([Type.String(), Type.Null()], { description: "The answer about the caller's image, if one was sent." }),
+	image: Type.Union([
+		Type.Object({ mime: Type.String(), width: Type.Integer(), height: Type.Integer(), resized: Type.Boolean(), source: Type.String() }),
+		Type.Null()
+	]),
+	error: Type.Union([Type.String(), Type.Null()]),
+	notes: Type.String()
+})
+export type ProbeResult = Static<typeof ProbeResult>
+
+// ---------------------------------------------------------------- metrics
+
+export const SampleOut = Type.Object({
+	ttft_ms: Type.Number(),
+	tokens_generated: Type.Integer(),
+	duration_ms: Type.Number(),
+	at: Type.String({ description: 'ISO 8601 UTC.' })
+})
+export type SampleOut = Static<typeof SampleOut>
+
+/** The rolling summary over the last `window` samples (null where there is nothing to average). */
+export const MetricsSummary = Type.Object({
+	name: Type.String(),
+	window: Type.Integer(),
+	rolling_samples: Type.Integer(),
+	ttft_ms_avg: Type.Union([Type.Number(), Type.Null()]),
+	ttft_ms_p50: Type.Union([Type.Number(), Type.Null()]),
+	ttft_ms_p95: Type.Union([Type.Number(), Type.Null()]),
+	throughput_toks_per_s_avg: Type.Union([Type.Number(), Type.Null()], {
+		description: '(tokens_generated - 1) / ((duration_ms - ttft_ms) / 1000), averaged'
+	}),
+	last_sample: Type.Union([SampleOut, Type.Null()])
+})
+export type MetricsSummary = Static<typeof MetricsSummary>
+
+/** A finished bench: the samples it measured and the rolling summary after recording them. */
+export const BenchResult = Type.Object({ name: Type.String(), samples: Type.Array(SampleOut), summary: MetricsSummary })
+export type BenchResult = Static<typeof BenchResult>

@@ -13,9 +13,18 @@ import {
 	lockReference,
 	recordedFiles,
 	rolesOf,
-	visionOk
+	visionOk,
+	ensureBlock
 } from './entry.ts'
-import { ArtifactsMissing, CorruptArtifact, type CorruptFile, LockViolation, RequestError } from './errors.ts'
+import {
+	ArtifactsMissing,
+	BackendError,
+	BackendNotReady,
+	CorruptArtifact,
+	type CorruptFile,
+	LockViolation,
+	RequestError
+} from './errors.ts'
 import { HashReadError, hashFiles } from './hashing.ts'
 import {
 	type ArtifactFile,
@@ -27,6 +36,7 @@ import {
 	hasChanges,
 	scanArtifacts
 } from './integrity.ts'
+import { BackendClient } from './openai.ts'
 import type { Registry } from './registry.ts'
 import type { LockResult, ModelSummary, RegistryEntry, Selection, VerifyResult } from './schema.ts'
 import { selectByName, selectByRole, selectionOf } from './select.ts'
@@ -81,6 +91,8 @@ export interface SelectRequest {
 	name?: string | undefined
 	role?: string | undefined
 	require?: readonly string[] | undefined
+	/** Also ask the backend whether it serves the model now (BackendNotReady if not). */
+	checkBackend?: boolean | undefined
 }
 
 /**
@@ -99,6 +111,39 @@ export function selectModel(deps: Deps, request: SelectRequest, registry: Regist
 			: selectByRole(registry, request.role as string, required)
 	if (isLocked(entry)) checkLockFingerprints(deps, entry)
 	return selectionOf(entry)
+}
+
+/**
+ * {@link selectModel}, then (with `checkBackend`) ask the model's server whether it serves the model now.
+ * @throws {BackendNotReady} besides what selectModel throws
+ */
+export async function selectReady(deps: Deps, request: SelectRequest, registry?: Registry): Promise<Selection> {
+	const chosen = selectModel(deps, request, registry)
+	if (!request.checkBackend) return chosen
+	try {
+		await new BackendClient(chosen.endpoint, { timeout: deps.settings.checkTimeout }).requireModel(chosen.internal_model_id)
+	} catch (error) {
+		if (error instanceof BackendError) throw new BackendNotReady(chosen.name, error)
+		throw error
+	}
+	return chosen
+}
+
+/** `{name: does its backend serve it now}`, asking each distinct endpoint once, concurrently. */
+export async function backendStatus(deps: Deps, selections: readonly Selection[]): Promise<Map<string, boolean>> {
+	const endpoints = [...new Set(selections.map((s) => s.endpoint))]
+	const served = new Map<string, Set<string> | null>()
+	await Promise.all(
+		endpoints.map(async (endpoint) => {
+			try {
+				served.set(endpoint, new Set(await new BackendClient(endpoint, { timeout: deps.settings.checkTimeout }).listModels()))
+			} catch (error) {
+				if (!(error instanceof BackendError)) throw error
+				served.set(endpoint, null)
+			}
+		})
+	)
+	return new Map(selections.map((s) => [s.name, served.get(s.endpoint)?.has(s.internal_model_id) ?? false]))
 }
 
 /**
@@ -228,10 +273,10 @@ export async function verifyModel(deps: Deps, name: string, hooks: ProgressHooks
 				hint: `If the new files are intended, re-baseline the lock with "imageworks-loader lock ${name} --set-expected --replace"`
 			})
 		}
-		const artifacts = block(raw, 'artifacts')
+		const artifacts = ensureBlock(raw, 'artifacts')
 		artifacts['aggregate_sha256'] = aggregate
 		artifacts['files'] = [...hashes.keys()].sort(compareBytes).map((path) => ({ path, sha256: hashes.get(path) }))
-		block(raw, 'version_lock')['last_verified'] = utcNow()
+		ensureBlock(raw, 'version_lock')['last_verified'] = utcNow()
 		deps.state.recordVerified(
 			name,
 			aggregate,
@@ -295,7 +340,7 @@ export async function lockModel(deps: Deps, name: string, options: LockOptions =
 		}
 	}
 	return deps.store.updateEntry(name, (raw) => {
-		const lock = block(raw, 'version_lock')
+		const lock = ensureBlock(raw, 'version_lock')
 		const before = [lock['locked'], lock['expected_aggregate_sha256']]
 		lock['locked'] = true
 		if (fresh && (options.replace || !lock['expected_aggregate_sha256'])) lock['expected_aggregate_sha256'] = fresh
@@ -326,19 +371,4 @@ export function unlockModel(deps: Deps, name: string): Promise<LockResult> {
 			changed: was
 		}
 	})
-}
-
-// What imageworks writes for a fresh entry, so a block the loader creates looks like its own.
-const BLOCK_DEFAULTS: Record<string, () => Record<string, unknown>> = {
-	version_lock: () => ({ locked: false, expected_aggregate_sha256: null, last_verified: null }),
-	artifacts: () => ({ aggregate_sha256: '', files: [] })
-}
-
-/** The raw entry's `key` object, created in place when it is missing or null. */
-function block(raw: Record<string, unknown>, key: string): Record<string, unknown> {
-	const value = raw[key]
-	if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>
-	const created = BLOCK_DEFAULTS[key]?.() ?? {}
-	raw[key] = created
-	return created
 }

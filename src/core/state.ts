@@ -13,6 +13,7 @@ import { Database } from 'bun:sqlite'
 import { accessSync, existsSync, constants as fsConstants } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { LockTimeout, RegistryWriteError } from './errors.ts'
+import type { Sample } from './metrics.ts'
 
 /** What `stat` says of a file: if any of these changed, its bytes may have changed. */
 export interface Fingerprint {
@@ -25,6 +26,18 @@ export interface Fingerprint {
 /** A fingerprint as one comparable string. */
 export function fingerprintKey(fp: Fingerprint): string {
 	return `${fp.size}:${fp.mtimeNs}:${fp.ctimeNs}:${fp.inode}`
+}
+
+/** One probe attempt, as kept in the probe history. */
+export interface ProbeRecord {
+	model: string
+	kind: string
+	/** Unix seconds. */
+	at: number
+	outcome: string
+	latencyMs: number | null
+	probeVersion: string | null
+	detail: Record<string, unknown>
 }
 
 /** What the last successful verify saw of one model. */
@@ -189,6 +202,84 @@ export class StateDb implements WriteLock {
 			files.set(r.path, { size: BigInt(r.size), mtimeNs: BigInt(r.mtime_ns), ctimeNs: BigInt(r.ctime_ns), inode: BigInt(r.inode) })
 		}
 		return { aggregate: row.aggregate_sha256, files }
+	}
+
+	// ------------------------------------------------------------ probe history
+
+	/** Record one probe attempt, conclusive or not. */
+	addProbe(record: ProbeRecord): void {
+		this.#write(() =>
+			this.#open()
+				.query('INSERT INTO probe_history (model, kind, at, outcome, latency_ms, probe_version, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+				.run(record.model, record.kind, record.at, record.outcome, record.latencyMs, record.probeVersion, JSON.stringify(record.detail))
+		)
+	}
+
+	/** The last `limit` probe attempts of `model`, newest first. */
+	probeHistory(model: string, limit = 20): ProbeRecord[] {
+		if (!this.#db && !existsSync(this.path)) return []
+		const rows = this.#open()
+			.query('SELECT model, kind, at, outcome, latency_ms, probe_version, detail FROM probe_history WHERE model = ? ORDER BY id DESC LIMIT ?')
+			.all(model, limit) as { model: string; kind: string; at: number; outcome: string; latency_ms: number | null; probe_version: string | null; detail: string | null }[]
+		return rows.map((r) => ({
+			model: r.model,
+			kind: r.kind,
+			at: Number(r.at),
+			outcome: r.outcome,
+			latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
+			probeVersion: r.probe_version,
+			detail: JSON.parse(r.detail ?? '{}') as Record<string, unknown>
+		}))
+	}
+
+	/** How many probe attempts ended in each outcome, per model. */
+	probeOutcomeCounts(): { model: string; outcome: string; count: number }[] {
+		if (!this.#db && !existsSync(this.path)) return []
+		const rows = this.#open().query('SELECT model, outcome, COUNT(*) AS n FROM probe_history GROUP BY model, outcome').all() as {
+			model: string
+			outcome: string
+			n: bigint | number
+		}[]
+		return rows.map((r) => ({ model: r.model, outcome: r.outcome, count: Number(r.n) }))
+	}
+
+	// ------------------------------------------------------------ samples
+
+	/** Record measured samples in one transaction. */
+	addSamples(model: string, samples: readonly Sample[], source: string): void {
+		this.#write(() => {
+			const db = this.#open()
+			const insert = db.query('INSERT INTO samples (model, at, ttft_ms, tokens_generated, duration_ms, source) VALUES (?, ?, ?, ?, ?, ?)')
+			db.transaction(() => {
+				for (const s of samples) insert.run(model, s.at, s.ttftMs, s.tokensGenerated, s.durationMs, source)
+			})()
+		})
+	}
+
+	/** The last `window` samples of `model`, oldest first. */
+	recentSamples(model: string, window: number): Sample[] {
+		if (!this.#db && !existsSync(this.path)) return []
+		const rows = this.#open()
+			.query('SELECT ttft_ms, tokens_generated, duration_ms, at FROM samples WHERE model = ? ORDER BY id DESC LIMIT ?')
+			.all(model, window) as { ttft_ms: number; tokens_generated: bigint | number; duration_ms: number; at: number }[]
+		return rows.reverse().map((r) => ({ ttftMs: Number(r.ttft_ms), tokensGenerated: Number(r.tokens_generated), durationMs: Number(r.duration_ms), at: Number(r.at) }))
+	}
+
+	#write(fn: () => void): void {
+		const deadline = Date.now() + this.#lockTimeout * 1000
+		for (;;) {
+			try {
+				fn()
+				return
+			} catch (error) {
+				if (error instanceof RegistryWriteError) throw error
+				if (isBusy(error) && Date.now() < deadline) {
+					Bun.sleepSync(2)
+					continue
+				}
+				throw new RegistryWriteError(this.path, `state database write failed (${describe(error)})`)
+			}
+		}
 	}
 
 	/** Close the database (tests and a server's shutdown). */

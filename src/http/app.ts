@@ -12,7 +12,10 @@ import { docs } from './docs.ts'
 import { HttpError, errorResponse, redact, statusFor } from './errors.ts'
 import { healthRoutes } from './routes/health.ts'
 import { integrityRoutes } from './routes/integrity.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { modelRoutes } from './routes/models.ts'
+import { probeRoutes } from './routes/probe.ts'
+import { countViolations, createProm, promRoutes } from './prom.ts'
 
 /** Paths that never need a token. */
 const OPEN_PATHS = new Set(['/healthz'])
@@ -27,6 +30,8 @@ export const MAX_JSON_DEPTH = 64
 export function createApp(deps: Deps) {
 	const { apiToken, maxBodyBytes } = deps.settings
 	const tokenDigest = apiToken ? digest(apiToken) : undefined
+	const prom = createProm(deps)
+	const counters = prom.counters
 	const tooLarge = () =>
 		new HttpError(
 			413,
@@ -39,7 +44,10 @@ export function createApp(deps: Deps) {
 		normalize: false,
 		serve: { maxRequestBodySize: TRANSPORT_BODY_LIMIT }
 	})
-		.onError(({ code, error, request }) => toResponse(app, deps, code, error, request))
+		.onError(({ code, error, request }) => {
+			countViolations(counters, (error as { cause?: unknown })?.cause ?? error)
+			return toResponse(app, deps, code, error, request)
+		})
 		.onRequest(({ request }) => {
 			const path = new URL(request.url).pathname
 			if (tokenDigest && !OPEN_PATHS.has(path) && !authorised(request, tokenDigest)) {
@@ -74,8 +82,11 @@ export function createApp(deps: Deps) {
 		})
 		.use(docs())
 		.use(healthRoutes(deps))
-		.use(modelRoutes(deps))
-		.use(integrityRoutes(deps))
+		.use(modelRoutes(deps, counters))
+		.use(integrityRoutes(deps, counters))
+		.use(probeRoutes(deps, counters))
+		.use(metricsRoutes(deps, counters))
+		.use(promRoutes(prom.registry))
 	return app
 }
 

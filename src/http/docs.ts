@@ -45,6 +45,8 @@ export function docs() {
 					tags: [
 						{ name: 'models', description: 'List and select models' },
 						{ name: 'integrity', description: 'Verify, lock and unlock model files' },
+						{ name: 'probes', description: 'Prove a model sees' },
+						{ name: 'metrics', description: 'Time to first token and throughput' },
 						{ name: 'health', description: 'Liveness' }
 					]
 				}

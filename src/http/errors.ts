@@ -16,7 +16,14 @@ const STATUS: readonly [abstract new (...args: never[]) => e.LoaderError, number
 	[e.LockViolation, 409],
 	[e.CorruptArtifact, 409],
 	[e.ArtifactsMissing, 422],
+	[e.NotAnImage, 400],
+	[e.ImagePathNotAllowed, 403],
+	[e.ImageTooLarge, 413],
 	[e.RequestError, 422],
+	[e.BackendTimeout, 504],
+	[e.BackendNotReady, 424],
+	[e.BackendNotServing, 424],
+	[e.BackendError, 502],
 	[e.LockTimeout, 503],
 	[e.RegistryError, 503]
 ]

@@ -30,10 +30,15 @@ export const ErrorBody = Type.Object(
 	{ description: 'Every error has this shape.' }
 )
 
+export const SelectCheck = Type.Optional(
+	Type.Boolean({ description: 'Also ask the backend whether it serves the model now (424 if not).' })
+)
+
 export const SelectBody = Type.Object(
 	{
 		name: Type.Optional(ModelName),
 		role: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Pick the best model for a role.' })),
+		check_backend: SelectCheck,
 		require_capabilities: Type.Optional(
 			Type.Array(Type.String({ maxLength: 64, enum: acceptedCapabilityNames() }), {
 				maxItems: 32,
@@ -57,7 +62,44 @@ export const LockBody = Type.Object(
 export const NameParams = Type.Object({ name: ModelName })
 
 export const ModelsQuery = Type.Object(
-	{ role: Type.Optional(Type.String({ maxLength: 128, description: 'Only models listing this role.' })) },
+	{
+		role: Type.Optional(Type.String({ maxLength: 128, description: 'Only models listing this role.' })),
+		check: Type.Optional(
+			Type.Union([Type.Literal('1'), Type.Literal('0'), Type.Literal('true'), Type.Literal('false')], {
+				description: 'Add backend_ok per model (each distinct backend asked once, concurrently).'
+			})
+		)
+	},
+	{ additionalProperties: false }
+)
+
+export const ProbeBody = Type.Object(
+	{
+		name: ModelName,
+		image_path: Type.Optional(
+			Type.String({ minLength: 1, maxLength: 4096, description: "A file on the server's disk, inside the image roots." })
+		),
+		image_b64: Type.Optional(Type.String({ minLength: 1, description: 'The image as base64, or a data: URI.' }))
+	},
+	{ additionalProperties: false, description: 'Probe `name`; optionally also describe an image (`image_path` or `image_b64`, not both).' }
+)
+
+export const SampleIn = Type.Object(
+	{
+		ttft_ms: Type.Number({ minimum: 0, maximum: 86_400_000, description: 'Time to first token, milliseconds.' }),
+		tokens_generated: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
+		duration_ms: Type.Number({ exclusiveMinimum: 0, maximum: 86_400_000, description: 'Whole request, milliseconds.' })
+	},
+	{ additionalProperties: false, description: 'One request a client measured itself.' }
+)
+
+export const BenchBody = Type.Object(
+	{
+		requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10 })),
+		max_tokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 8192, default: 64 })),
+		prompt: Type.Optional(Type.String({ minLength: 1, maxLength: 20_000 })),
+		concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 }))
+	},
 	{ additionalProperties: false }
 )
 

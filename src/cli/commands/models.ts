@@ -8,6 +8,7 @@ interface ListOptions extends GlobalOptions {
 }
 
 interface SelectOptions extends GlobalOptions {
+	check?: boolean
 	role?: string
 	require?: string | string[]
 	requireVision?: boolean
@@ -33,6 +34,7 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 		.option('--role <role>', 'Pick the best model for a role instead of naming one')
 		.option('--require <capability>', 'Required capability, repeatable: vision, tools, embedding, ...')
 		.option('--require-vision', 'Same as --require vision')
+		.option('--check', 'Also check the backend is up and serves the model (exit 1 if not)')
 		.option('--json', 'Print JSON for scripts')
 		.example(
 			(bin) =>
@@ -44,8 +46,13 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 			const require = [options.require ?? []].flat().map(String)
 			if (options.requireVision) require.push('vision')
 			const deps = await ctx.deps(options)
-			const { selectModel } = await import('../../core/service.ts')
-			const chosen = selectModel(deps, { name: name === undefined ? undefined : String(name), role, require })
+			const { selectReady } = await import('../../core/service.ts')
+			const chosen = await selectReady(deps, {
+				name: name === undefined ? undefined : String(name),
+				role,
+				require,
+				checkBackend: Boolean(options.check)
+			})
 			if (options.json) ctx.out.json(chosen)
 			else ctx.out.selection(chosen)
 		})

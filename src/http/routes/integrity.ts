@@ -4,10 +4,14 @@ import { LockResult, VerifyResult } from '../../core/schema.ts'
 import { type Deps, lockModel, unlockModel, verifyModel } from '../../core/service.ts'
 import { BODY_ERRORS, LockBody, NameParams, VerifyBody, responses } from '../model.ts'
 import { Type } from '@sinclair/typebox'
+import type { Counters } from '../prom.ts'
 
-export function integrityRoutes(deps: Deps) {
+export function integrityRoutes(deps: Deps, counters: Counters) {
 	return new Elysia({ name: 'integrity' })
-		.post('/v1/verify', ({ body }) => verifyModel(deps, body.name), {
+		.post('/v1/verify', ({ body }) => {
+			counters.count('verify')
+			return verifyModel(deps, body.name)
+		}, {
 			body: VerifyBody,
 			response: responses(VerifyResult, {
 				...BODY_ERRORS,

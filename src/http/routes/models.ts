@@ -2,9 +2,16 @@
 import { Elysia } from 'elysia'
 import type { Registry } from '../../core/registry.ts'
 import { ModelSummary, Selection } from '../../core/schema.ts'
-import { type Deps, listModels, selectModel } from '../../core/service.ts'
+import { type Deps, backendStatus, listModels, selectReady } from '../../core/service.ts'
+import { selectionOf } from '../../core/select.ts'
+import type { Counters } from '../prom.ts'
 import { BODY_ERRORS, ModelsQuery, SelectBody, responses } from '../model.ts'
 import { Type } from '@sinclair/typebox'
+
+const ModelRow = Type.Composite([
+	ModelSummary,
+	Type.Object({ backend_ok: Type.Optional(Type.Boolean({ description: 'Only with ?check=1: the backend serves the model now.' })) })
+])
 
 /** Pre-serialised `GET /v1/models` bodies, rebuilt only when the registry snapshot changes. */
 const bodies = new WeakMap<Registry, Map<string, string>>()
@@ -21,17 +28,23 @@ function listBody(registry: Registry, role: string | undefined): string {
 	return body
 }
 
-export function modelRoutes(deps: Deps) {
+export function modelRoutes(deps: Deps, counters: Counters) {
 	return new Elysia({ name: 'models' })
 		.get(
 			'/v1/models',
-			({ query }) => {
+			async ({ query }) => {
 				const { registry } = deps.store.loadOrLastGood()
-				return new Response(listBody(registry, query.role), { headers: { 'content-type': 'application/json' } })
+				if (query.check !== '1' && query.check !== 'true') {
+					// A cache hit is a map lookup: the body is rebuilt once per change of the file.
+					return new Response(listBody(registry, query.role), { headers: { 'content-type': 'application/json' } })
+				}
+				const rows = listModels(registry, { role: query.role })
+				const ready = await backendStatus(deps, rows.map((r) => selectionOf(registry.get(r.name))))
+				return rows.map((r) => ({ ...r, backend_ok: ready.get(r.name) ?? false }))
 			},
 			{
 				query: ModelsQuery,
-				response: responses(Type.Array(ModelSummary)),
+				response: responses(Type.Array(ModelRow)),
 				detail: { tags: ['models'], summary: 'List models', description: 'Every model, sorted by name, with canonical capabilities.' }
 			}
 		)
@@ -39,14 +52,20 @@ export function modelRoutes(deps: Deps) {
 			'/v1/select',
 			({ body }) => {
 				const { registry } = deps.store.loadOrLastGood()
-				return selectModel(deps, { name: body.name, role: body.role, require: body.require_capabilities }, registry)
+				counters.count('select')
+				return selectReady(
+					deps,
+					{ name: body.name, role: body.role, require: body.require_capabilities, checkBackend: body.check_backend },
+					registry
+				)
 			},
 			{
 				body: SelectBody,
 				response: responses(Selection, {
 					...BODY_ERRORS,
 					404: 'unknown model, or no model for the role',
-					409: 'missing capability, or a locked model whose files changed since its last verify'
+					409: 'missing capability, or a locked model whose files changed since its last verify',
+					424: 'check_backend: the backend is down or does not serve the model'
 				}),
 				detail: {
 					tags: ['models'],

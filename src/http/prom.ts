@@ -1,0 +1,99 @@
+/**
+ * @module
+ * `GET /metrics` in the Prometheus text format (prom-client): per-model rolling TTFT and throughput and
+ * probe outcomes (read from the state database at scrape time, so every loader process sharing a registry
+ * reports the same), and this server's own request counts by operation and lock violations.
+ */
+import { Elysia } from 'elysia'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { LockViolation } from '../core/errors.ts'
+import { allMetrics } from '../core/metrics-service.ts'
+import type { Deps } from '../core/service.ts'
+
+/** Operation counts of this server process. */
+export interface Counters {
+	count(operation: 'select' | 'verify' | 'probe_vision' | 'bench'): void
+	lockViolation(): void
+}
+
+/** The registry of metric families and the counters routes bump. */
+export function createProm(deps: Deps): { registry: Registry; counters: Counters } {
+	const registry = new Registry()
+	const operations = new Counter({
+		name: 'imageworks_operations_total',
+		help: 'Requests handled by this server, by operation.',
+		labelNames: ['operation'],
+		registers: [registry]
+	})
+	const violations = new Counter({
+		name: 'imageworks_lock_violations_total',
+		help: 'Selects and verifies refused because files did not match the lock.',
+		registers: [registry]
+	})
+	const gauge = (name: string, help: string, pick: (m: ReturnType<typeof allMetrics>[number]) => number | null) =>
+		new Gauge({
+			name,
+			help,
+			labelNames: ['model'],
+			registers: [registry],
+			collect() {
+				this.reset()
+				for (const m of safeMetrics(deps)) {
+					const value = pick(m)
+					if (value !== null) this.set({ model: m.name }, value)
+				}
+			}
+		})
+	gauge('imageworks_model_rolling_samples', 'Samples in the rolling window.', (m) => m.rolling_samples)
+	gauge('imageworks_model_ttft_ms_avg', 'Average time to first token over the rolling window, ms.', (m) => m.ttft_ms_avg)
+	gauge('imageworks_model_ttft_ms_p50', 'Median time to first token over the rolling window, ms.', (m) => m.ttft_ms_p50)
+	gauge('imageworks_model_ttft_ms_p95', '95th percentile time to first token over the rolling window, ms.', (m) => m.ttft_ms_p95)
+	gauge('imageworks_model_throughput_tokens_per_second', 'Average decode throughput over the rolling window.', (m) => m.throughput_toks_per_s_avg)
+	new Gauge({
+		name: 'imageworks_probe_outcomes',
+		help: 'Vision probe attempts recorded in the probe history, by model and outcome.',
+		labelNames: ['model', 'outcome'],
+		registers: [registry],
+		collect() {
+			this.reset()
+			for (const row of deps.state.probeOutcomeCounts()) this.set({ model: row.model, outcome: row.outcome }, row.count)
+		}
+	})
+	return {
+		registry,
+		counters: {
+			count: (operation) => operations.inc({ operation }),
+			lockViolation: () => violations.inc()
+		}
+	}
+}
+
+/** The summaries, or none while the registry cannot be read (a scrape must not fail for that). */
+function safeMetrics(deps: Deps) {
+	try {
+		return allMetrics(deps)
+	} catch {
+		return []
+	}
+}
+
+/** `GET /metrics`. */
+export function promRoutes(registry: Registry) {
+	return new Elysia({ name: 'prometheus' }).get(
+		'/metrics',
+		async () => new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } }),
+		{
+			detail: {
+				tags: ['health'],
+				summary: 'Prometheus metrics',
+				description: 'Per-model TTFT and throughput, probe outcomes, operation counts, lock violations (text exposition format).',
+				responses: { 200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } }
+			}
+		}
+	)
+}
+
+/** Count lock violations wherever they are thrown from. */
+export function countViolations(counters: Counters, error: unknown): void {
+	if (error instanceof LockViolation) counters.lockViolation()
+}
