@@ -55,3 +55,36 @@ describe('architecture', () => {
 		expect([...http, ...cli]).toEqual([])
 	})
 })
+
+describe('the error tree', () => {
+	test('every error class is a LoaderError with its own code and a doc comment saying when it is raised', async () => {
+		const errors = await import('../src/core/errors.ts')
+		const source = readFileSync(join(ROOT, 'src', 'core', 'errors.ts'), 'utf8')
+		const classes = (Object.entries(errors) as [string, unknown][]).filter(
+			(entry): entry is [string, abstract new (...args: never[]) => Error] =>
+				typeof entry[1] === 'function' && (entry[1] as { prototype?: unknown }).prototype instanceof Error
+		)
+		expect(classes.length).toBeGreaterThan(20)
+		const problems: string[] = []
+		const codes = new Map<string, string>()
+		for (const [name, cls] of classes) {
+			if (!(cls.prototype instanceof errors.LoaderError) && cls !== errors.LoaderError) problems.push(`${name} is not a LoaderError`)
+			if (!new RegExp(`\\*/\\nexport class ${name}\\b`).test(source)) problems.push(`${name} has no doc comment`)
+			if (!source.includes(`override name = '${name}'`) && name !== 'LoaderError') problems.push(`${name} does not set its name`)
+			const start = source.indexOf(`export class ${name} `)
+			const body = source.slice(start, source.indexOf('export class', start + 1) >>> 0 || undefined)
+			const code = /readonly code(?:: string)? = '([a-z_]+)'/.exec(body)?.[1]
+			if (!code) problems.push(`${name} has no code`)
+			else if (codes.has(code)) problems.push(`${name} reuses the code ${code} of ${codes.get(code)}`)
+			if (code) codes.set(code, name)
+		}
+		expect(problems).toEqual([])
+	})
+
+	test('the doc comment at the top of errors.ts draws every class', () => {
+		const source = readFileSync(join(ROOT, 'src', 'core', 'errors.ts'), 'utf8')
+		const tree = source.slice(0, source.indexOf('*/'))
+		const declared = [...source.matchAll(/^export class (\w+)/gm)].map((m) => m[1] as string)
+		expect(declared.filter((name) => !tree.includes(name))).toEqual([])
+	})
+})

@@ -43,19 +43,28 @@ export async function measureOnce(client: BackendClient, modelId: string, spec: 
 }
 
 /**
- * `spec.requests` measurements, `spec.concurrency` at a time; any failure fails the whole run.
+ * `spec.requests` measurements, `spec.concurrency` at a time; any failure fails the whole run. After a
+ * failure no request is started, and the run settles only once the requests in flight have ended, so
+ * nothing keeps talking to the backend after the caller has been told.
  * @throws {BackendError}
  */
 export async function runBench(client: BackendClient, modelId: string, spec: BenchSpec, onDone?: () => void): Promise<Sample[]> {
 	const samples: Sample[] = new Array(spec.requests)
 	let next = 0
+	let failed: { error: unknown } | undefined
 	const worker = async () => {
-		while (next < spec.requests) {
+		while (next < spec.requests && !failed) {
 			const i = next++
-			samples[i] = await measureOnce(client, modelId, spec)
+			try {
+				samples[i] = await measureOnce(client, modelId, spec)
+			} catch (error) {
+				failed ??= { error }
+				return
+			}
 			onDone?.()
 		}
 	}
 	await Promise.all(Array.from({ length: Math.max(1, Math.min(spec.concurrency, spec.requests)) }, worker))
+	if (failed) throw failed.error
 	return samples
 }

@@ -9,7 +9,7 @@
  * decode, are checked from their header and sent as they are.
  */
 import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs'
-import { isAbsolute, resolve, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { ImagePathNotAllowed, ImageTooLarge, NotAnImage } from './errors.ts'
 
@@ -201,15 +201,31 @@ export function resolveImagePath(path: string, roots: readonly string[]): string
 	try {
 		real = realpathSync(candidate)
 	} catch (error) {
-		// It does not exist (or a link loops): judge the path as written, then say it is missing.
+		// It does not exist (or a link loops): judge where its existing part leads (a linked folder may
+		// leave the roots), then say it is missing.
 		if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new ImagePathNotAllowed()
-		real = resolve(candidate)
+		real = realpathOfExisting(candidate)
 		if (!inside(real, realRoots)) throw new ImagePathNotAllowed()
 		throw new NotAnImage('image_path', 'no such file under the image roots')
 	}
 	if (!inside(real, realRoots)) throw new ImagePathNotAllowed()
 	if (!statSync(real).isFile()) throw new NotAnImage('image_path', 'it is not a file')
 	return real
+}
+
+/** `path` with its deepest existing ancestor resolved through symlinks and the missing rest appended. */
+function realpathOfExisting(path: string): string {
+	const missing: string[] = []
+	for (let head = resolve(path); ; ) {
+		try {
+			return join(realpathSync(head), ...missing.reverse())
+		} catch {
+			const parent = dirname(head)
+			if (parent === head) return resolve(path)
+			missing.push(basename(head))
+			head = parent
+		}
+	}
 }
 
 function inside(path: string, roots: readonly string[]): boolean {

@@ -18,10 +18,15 @@ const ALLOWED_CHAR = /[A-Za-z0-9._\-:()+@]/
 /** Why `value` breaks the naming rules, or undefined when it is fine. */
 export function nameProblem(value: unknown, options: { alias?: boolean } = {}): string | undefined {
 	const re = options.alias ? ALIAS_RE : NAME_RE
-	if (typeof value === 'string' && value.length <= 128 && re.test(value)) return undefined
+	// An alias may be `org/name`: each side up to 128 characters (the pattern checks the sides).
+	const limit = options.alias ? 257 : 128
+	if (typeof value === 'string' && value.length <= limit && re.test(value)) return undefined
 	if (typeof value !== 'string') return 'must be a string'
 	if (!value) return 'must not be empty'
-	if (value.length > 128) return `is ${value.length} characters long, the limit is 128`
+	const parts = options.alias ? value.split('/') : [value]
+	if (parts.length === 1 && value.length > 128) return `is ${value.length} characters long, the limit is 128`
+	if (value.length > limit) return `is ${value.length} characters long, the limit is ${limit}`
+	if (parts.some((part) => part.length > 128)) return 'has a part longer than 128 characters (org/name: 128 each)'
 	if (value.startsWith('.')) return 'must not start with "."'
 	// eslint-disable-next-line no-control-regex
 	if (/[\u0000-\u001f\u007f]/.test(value)) return 'contains control characters'

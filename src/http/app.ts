@@ -6,7 +6,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Elysia, ValidationError } from 'elysia'
-import { LoaderError } from '../core/errors.ts'
+import { InvalidName, LoaderError } from '../core/errors.ts'
+import { nameProblem } from '../core/names.ts'
 import type { Deps } from '../core/service.ts'
 import { docs } from './docs.ts'
 import { HttpError, errorResponse, redact, statusFor } from './errors.ts'
@@ -42,7 +43,12 @@ export function createApp(deps: Deps) {
 	const app = new Elysia({
 		// Request schemas say additionalProperties: false; without this Elysia would drop unknown fields silently.
 		normalize: false,
-		serve: { maxRequestBodySize: TRANSPORT_BODY_LIMIT }
+		serve: {
+			maxRequestBodySize: TRANSPORT_BODY_LIMIT,
+			// Never Bun's HTML error page: whatever escapes Elysia still gets the one JSON envelope.
+			development: false,
+			error: () => errorResponse(500, { error: 'internal_error', message: 'Internal error; the server log has the details' })
+		}
 	})
 		.onError(({ code, error, request }) => {
 			countViolations(counters, (error as { cause?: unknown })?.cause ?? error)
@@ -63,10 +69,14 @@ export function createApp(deps: Deps) {
 				return errorResponse(error.status, { error: error.code, message: error.message }, { connection: 'close' })
 			}
 		})
-		.onParse(async ({ request }) => {
-			if (!request.body) return undefined
+		.onParse(async ({ request, contentType }) => {
+			// null (not undefined) for "no body": undefined would hand the request to Elysia's own JSON parser.
+			if (!request.body) return null
+			if (contentType && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
+				throw new HttpError(415, 'unsupported_media_type', `Send the body as application/json, not ${contentType.split(';')[0]}`)
+			}
 			const text = await readCapped(request, maxBodyBytes, tooLarge)
-			if (!text.trim()) return undefined
+			if (!text.trim()) return null
 			if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
 				throw new HttpError(
 					422,
@@ -144,7 +154,7 @@ function toResponse(app: { routes: { method: string; path: string }[] }, deps: D
 	// Errors thrown while parsing reach here wrapped in Elysia's ParseError.
 	const cause = code === 'PARSE' ? ((error as { cause?: unknown }).cause ?? error) : error
 	if (cause instanceof HttpError) {
-		return errorResponse(cause.status, { error: cause.code, message: cause.message }, cause.headers)
+		return errorResponse(cause.status, { error: cause.code, message: cause.message, ...cause.details }, cause.headers)
 	}
 	if (cause instanceof LoaderError) {
 		return errorResponse(statusFor(cause), redact(cause.toJSON(), deps.settings.registryPath))
@@ -160,6 +170,13 @@ function toResponse(app: { routes: { method: string; path: string }[] }, deps: D
 }
 
 function validationResponse(error: ValidationError): Response {
+	// A name that breaks the naming rules gets the core's own message (what is wrong with it), not a regex.
+	const badName = error.all.find((e) => 'path' in e && e.path === '/name' && typeof e.value === 'string')
+	if (badName && 'value' in badName) {
+		const name = String(badName.value)
+		const problem = nameProblem(name, { alias: true })
+		if (problem) return errorResponse(422, new InvalidName(name.slice(0, 200), problem).toJSON())
+	}
 	const where = error.type === 'body' ? '' : `${error.type}.`
 	const problems = error.all.map((e) => {
 		const field = 'path' in e && e.path ? where + e.path.slice(1).replaceAll('/', '.') : error.type

@@ -41,7 +41,8 @@ export class HttpError extends Error {
 		readonly status: number,
 		readonly code: string,
 		message: string,
-		readonly headers: Record<string, string> = {}
+		readonly headers: Record<string, string> = {},
+		readonly details: Record<string, unknown> = {}
 	) {
 		super(message)
 	}

@@ -3,18 +3,19 @@
  * Request and response shapes of the API, built from the core schemas: Elysia validates with them and
  * the OpenAPI document is generated from them.
  */
-import { type TSchema, Type } from '@sinclair/typebox'
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { acceptedCapabilityNames } from '../core/capabilities.ts'
 import { ALIAS_PATTERN } from '../core/names.ts'
+import { HttpError } from './errors.ts'
 
-// The pattern is documented, not enforced here: the core answers a bad name with a message that says
-// what is wrong (invalid_name, 422) instead of "string should match pattern".
+// A name that breaks the pattern is answered with the core's own message (app.ts: invalid_name, 422).
 export const ModelName = Type.String({
 	minLength: 1,
 	maxLength: 257,
+	pattern: ALIAS_PATTERN,
 	description: 'Model name or alias.',
-	examples: ['qwen2.5-vl-7b-awq'],
-	'x-pattern': ALIAS_PATTERN
+	examples: ['qwen2.5-vl-7b-awq']
 })
 
 export const ErrorBody = Type.Object(
@@ -46,7 +47,15 @@ export const SelectBody = Type.Object(
 			})
 		)
 	},
-	{ additionalProperties: false, description: 'Give `name` (or an alias) or `role`, not both.' }
+	{
+		additionalProperties: false,
+		description: 'Give `name` (or an alias) or `role`, not both.',
+		// Documents the rule for OpenAPI tools; the use case enforces it with a clear message.
+		oneOf: [
+			{ required: ['name'], not: { required: ['role'] } },
+			{ required: ['role'], not: { required: ['name'] } }
+		]
+	}
 )
 
 export const VerifyBody = Type.Object({ name: ModelName }, { additionalProperties: false })
@@ -65,7 +74,8 @@ export const ModelsQuery = Type.Object(
 	{
 		role: Type.Optional(Type.String({ maxLength: 128, description: 'Only models listing this role.' })),
 		check: Type.Optional(
-			Type.Union([Type.Literal('1'), Type.Literal('0'), Type.Literal('true'), Type.Literal('false')], {
+			Type.String({
+				enum: ['1', '0', 'true', 'false'],
 				description: 'Add backend_ok per model (each distinct backend asked once, concurrently).'
 			})
 		)
@@ -81,14 +91,23 @@ export const ProbeBody = Type.Object(
 		),
 		image_b64: Type.Optional(Type.String({ minLength: 1, description: 'The image as base64, or a data: URI.' }))
 	},
-	{ additionalProperties: false, description: 'Probe `name`; optionally also describe an image (`image_path` or `image_b64`, not both).' }
+	{
+		additionalProperties: false,
+		description: 'Probe `name`; optionally also describe an image (`image_path` or `image_b64`, not both).',
+		// "Not both", in a form Elysia's schema walker accepts (it reads a top-level `not` as a list).
+		oneOf: [
+			{ required: ['image_path'] },
+			{ required: ['image_b64'] },
+			{ not: { anyOf: [{ required: ['image_path'] }, { required: ['image_b64'] }] } }
+		]
+	}
 )
 
 export const SampleIn = Type.Object(
 	{
 		ttft_ms: Type.Number({ minimum: 0, maximum: 86_400_000, description: 'Time to first token, milliseconds.' }),
 		tokens_generated: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
-		duration_ms: Type.Number({ exclusiveMinimum: 0, maximum: 86_400_000, description: 'Whole request, milliseconds.' })
+		duration_ms: Type.Number({ minimum: 0, maximum: 86_400_000, description: 'Whole request, milliseconds.' })
 	},
 	{ additionalProperties: false, description: 'One request a client measured itself.' }
 )
@@ -113,6 +132,7 @@ export const Health = Type.Object({
 const COMMON: Record<number, string> = {
 	401: 'missing or wrong bearer token (when IMAGEWORKS_API_TOKEN is set)',
 	413: 'request body over the size limit',
+	415: 'the request body is not application/json',
 	422: 'the request is invalid (the message names each problem)',
 	503: 'the registry is invalid or busy; reads keep serving the last good copy'
 }
@@ -127,4 +147,18 @@ export function responses(ok: TSchema, errors: Record<number, string> = {}): Rec
 		out[Number(status)] = { ...ErrorBody, description }
 	}
 	return out
+}
+
+/**
+ * `value` checked against `schema` by hand (for a body Elysia cannot declare, like an optional one).
+ * @throws {HttpError} 422 naming every problem, in the shape Elysia's own validation answers with
+ */
+export function checked<T extends TSchema>(schema: T, value: unknown): Static<T> {
+	if (Value.Check(schema, value)) return value as Static<T>
+	const problems = [...Value.Errors(schema, value)].map((e) => ({ field: e.path.slice(1).replaceAll('/', '.') || 'body', problem: e.message }))
+	const summary = problems
+		.slice(0, 5)
+		.map((p) => `${p.field}: ${p.problem}`)
+		.join('; ')
+	throw new HttpError(422, 'invalid_request', `The request is invalid: ${summary}. See /swagger for the schema`, {}, { problems })
 }

@@ -2,17 +2,18 @@
  * @module
  * `GET /metrics` in the Prometheus text format (prom-client): per-model rolling TTFT and throughput and
  * probe outcomes (read from the state database at scrape time, so every loader process sharing a registry
- * reports the same), and this server's own request counts by operation and lock violations.
+ * reports the same), and this server's own request counts by operation and outcome, and lock violations.
  */
 import { Elysia } from 'elysia'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { LockViolation } from '../core/errors.ts'
+import { LoaderError, LockViolation } from '../core/errors.ts'
 import { allMetrics } from '../core/metrics-service.ts'
 import type { Deps } from '../core/service.ts'
 
 /** Operation counts of this server process. */
 export interface Counters {
-	count(operation: 'select' | 'verify' | 'probe_vision' | 'bench'): void
+	/** Run `work` and count it by operation and outcome: `ok`, or the code of the loader error it failed with. */
+	counted<T>(operation: 'select' | 'verify' | 'probe_vision' | 'bench', work: () => T | Promise<T>): Promise<T>
 	lockViolation(): void
 }
 
@@ -21,8 +22,8 @@ export function createProm(deps: Deps): { registry: Registry; counters: Counters
 	const registry = new Registry()
 	const operations = new Counter({
 		name: 'imageworks_operations_total',
-		help: 'Requests handled by this server, by operation.',
-		labelNames: ['operation'],
+		help: 'Requests handled by this server, by operation and outcome (ok, or the error code).',
+		labelNames: ['operation', 'outcome'],
 		registers: [registry]
 	})
 	const violations = new Counter({
@@ -62,7 +63,16 @@ export function createProm(deps: Deps): { registry: Registry; counters: Counters
 	return {
 		registry,
 		counters: {
-			count: (operation) => operations.inc({ operation }),
+			async counted(operation, work) {
+				try {
+					const result = await work()
+					operations.inc({ operation, outcome: 'ok' })
+					return result
+				} catch (error) {
+					operations.inc({ operation, outcome: error instanceof LoaderError ? error.code : 'error' })
+					throw error
+				}
+			},
 			lockViolation: () => violations.inc()
 		}
 	}

@@ -233,7 +233,12 @@ describe('failures', () => {
 	test.each([
 		['IMAGEWORKS_LOCK_TIMEOUT', '-1'],
 		['IMAGEWORKS_LOCK_TIMEOUT', 'soon'],
-		['IMAGEWORKS_LOCK_TIMEOUT', '0']
+		['IMAGEWORKS_LOCK_TIMEOUT', '0'],
+		['IMAGEWORKS_PROBE_TIMEOUT', 'soon'],
+		['IMAGEWORKS_PROBE_TIMEOUT', '0'],
+		['IMAGEWORKS_PROBE_TIMEOUT', '-5'],
+		['IMAGEWORKS_PROBE_TIMEOUT', 'Infinity'],
+		['IMAGEWORKS_CHECK_TIMEOUT', '1s']
 	])('a bad setting %s=%s is a usage error naming the variable', async (name, value) => {
 		using w = world()
 		const r = await runBinary(['--registry', w.registryPath, 'list'], { env: { [name]: value } })
@@ -242,6 +247,22 @@ describe('failures', () => {
 			stdout: '',
 			stderr: `error: ${name}=${JSON.stringify(value)} must be a positive number of seconds\n`
 		})
+	})
+
+	test.each([['0'], ['-3'], ['2.5'], ['many'], ['1e3']])('a bad setting IMAGEWORKS_METRICS_WINDOW=%s is a usage error naming the variable', async (value) => {
+		using w = world()
+		const r = await runBinary(['--registry', w.registryPath, 'metrics'], { env: { IMAGEWORKS_METRICS_WINDOW: value } })
+		expect(outcome(r)).toEqual({
+			exitCode: 2,
+			stdout: '',
+			stderr: `error: IMAGEWORKS_METRICS_WINDOW=${JSON.stringify(value)} must be a positive integer\n`
+		})
+	})
+
+	test('a bad setting stops serve before it binds', async () => {
+		using w = world()
+		const r = await runBinary(['--registry', w.registryPath, 'serve', '--port', '0'], { env: { IMAGEWORKS_PROBE_TIMEOUT: 'soon' } })
+		expect(outcome(r)).toEqual({ exitCode: 2, stdout: '', stderr: 'error: IMAGEWORKS_PROBE_TIMEOUT="soon" must be a positive number of seconds\n' })
 	})
 })
 

@@ -10,6 +10,7 @@ import { parseRegistry } from '../../src/core/registry.ts'
 import { selectModel } from '../../src/core/service.ts'
 import { runBinary, startServer } from '../helpers/binary.ts'
 import { coreModule, spawnScript } from '../helpers/child.ts'
+import { referenceBackend } from '../helpers/reference-backend.ts'
 import { depsFor, entry, makeModelDir, readJson, tempDir, writeRegistry } from '../helpers/registry.ts'
 import { openStore } from '../helpers/store.ts'
 
@@ -45,14 +46,15 @@ function canMountTmpfs(): boolean {
 }
 
 describe('many processes at once', () => {
-	test('fifty processes verify, lock, unlock and re-lock their own model while the server and a reader read', async () => {
+	test('fifty processes verify, lock, probe, unlock and re-lock their own model while the server and a reader read', async () => {
 		using dir = tempDir()
+		await using backend = referenceBackend({ mode: 'seeing' })
 		const names = Array.from({ length: 50 }, (_, i) => `model-${String(i).padStart(2, '0')}`)
 		const entries = names.map((n) => {
 			const folder = join(dir.path, 'models', n)
 			mkdirSync(folder, { recursive: true })
 			for (let j = 0; j < 3; j++) writeFileSync(join(folder, `part${j}.bin`), Buffer.alloc(2000 + j, n))
-			return entry(n, { modelPath: folder, extra: { team: { owner: n } } })
+			return entry(n, { modelPath: folder, baseUrl: backend.endpoint, extra: { team: { owner: n } } })
 		})
 		const path = writeRegistry(join(dir.path, 'model_registry.json'), entries)
 		await using server = await startServer(path, { cwd: dir.path })
@@ -89,6 +91,7 @@ describe('many processes at once', () => {
 				names.map(async (n) => [
 					await run('verify', n),
 					await run('lock', n),
+					await run('probe-vision', n),
 					await run('unlock', n),
 					await run('lock', n, '--set-expected')
 				])
@@ -112,11 +115,15 @@ describe('many processes at once', () => {
 			expect(e['version_lock']['expected_aggregate_sha256']).toBe(e['artifacts']['aggregate_sha256'])
 			expect(e['artifacts']['files']).toHaveLength(3)
 			expect(e['team']).toEqual({ owner: e['name'] })
+			expect(e['probes']['vision']['vision_ok']).toBe(true) // the reference backend sees
 			expect(byName.get(e['name'])?.['locked']).toBe(true)
 		}
 		const deps = depsFor(path)
 		try {
-			for (const n of names) expect(selectModel(deps, { name: n }).locked).toBe(true) // fingerprints recorded for every model
+			for (const n of names) {
+				expect(selectModel(deps, { name: n }).locked).toBe(true) // fingerprints recorded for every model
+				expect(deps.state.probeHistory(n).map((p) => p.outcome)).toEqual(['verified']) // every attempt kept
+			}
 		} finally {
 			deps.state.close()
 		}

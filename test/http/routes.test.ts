@@ -75,7 +75,7 @@ describe('POST /v1/select', () => {
 		['missing capabilities', { name: 'tiny', require_capabilities: ['vision', 'audio'] }, 409, 'missing_capabilities'],
 		['an unknown capability', { name: 'tiny', require_capabilities: ['telepathy'] }, 422, 'unknown_capability'],
 		['a role nobody serves', { role: 'nobody' }, 404, 'no_model_for_role'],
-		['an empty name', { name: '' }, 422, 'invalid_request'],
+		['an empty name', { name: '' }, 422, 'invalid_name'],
 		['a path as name', { name: '../../etc/passwd' }, 422, 'invalid_name'],
 		['a NUL in the name', { name: 'a\u0000b' }, 422, 'invalid_name'],
 		['a number as name', { name: 5 }, 422, 'invalid_request'],
@@ -83,7 +83,7 @@ describe('POST /v1/select', () => {
 		['neither name nor role', {}, 422, 'invalid_request'],
 		['both name and role', { name: 'tiny', role: 'caption' }, 422, 'invalid_request'],
 		['an unknown field', { name: 'tiny', surprise: 1 }, 422, 'invalid_request'],
-		['a 10,000-character name', { name: 'x'.repeat(10_000) }, 422, 'invalid_request'],
+		['a 10,000-character name', { name: 'x'.repeat(10_000) }, 422, 'invalid_name'],
 		['an array body', [], 422, 'invalid_request']
 	]
 	test.each(errors)('refuses %s with a clear JSON error', async (_what, body, status, code) => {
@@ -108,7 +108,12 @@ describe('POST /v1/select', () => {
 	})
 
 	// The Python API answered 422; this one says 400 malformed_body, as OpenAI-compatible servers do.
-	test.each([['{'], ['not json'], [''], ['{"name": "tiny",}']])('a malformed body %p is a 400, never a 500', async (raw) => {
+	test('an empty body is a missing body: 422 naming what is required', async () => {
+		using w = world()
+		expectError(await client(w.deps)('POST', '/v1/select', ''), 422, 'invalid_request')
+	})
+
+	test.each([['{'], ['not json'], ['{"name": "tiny",}']])('a malformed body %p is a 400, never a 500', async (raw) => {
 		using w = world()
 		const d = expectError(await client(w.deps)('POST', '/v1/select', raw), 400, 'malformed_body')
 		expect(d['message']).toContain('not valid JSON')

@@ -35,6 +35,11 @@ describe('bearer token', () => {
 		['POST', '/v1/verify'],
 		['POST', '/v1/models/tiny/lock'],
 		['POST', '/v1/models/tiny/unlock'],
+		['POST', '/v1/probe/vision'],
+		['GET', '/v1/models/tiny/metrics'],
+		['POST', '/v1/models/tiny/metrics'],
+		['POST', '/v1/models/tiny/bench'],
+		['GET', '/metrics'],
 		['GET', '/swagger'],
 		['GET', '/swagger/json'],
 		['GET', '/swagger/assets/swagger-ui-bundle.js'],
@@ -61,7 +66,10 @@ describe('bearer token', () => {
 		const before = readFileSync(s.registryPath, 'utf8')
 		expectError(await s.call('POST', '/v1/models/tiny/lock', { set_expected: true }), 401, 'unauthorized')
 		expectError(await s.call('POST', '/v1/verify', { name: 'tiny' }, { authorization: 'Bearer nope' }), 401, 'unauthorized')
+		expectError(await s.call('POST', '/v1/models/tiny/metrics', { ttft_ms: 1, tokens_generated: 2, duration_ms: 3 }), 401, 'unauthorized')
 		expect(readFileSync(s.registryPath, 'utf8')).toBe(before)
+		const ok = { authorization: `Bearer ${TOKEN}` }
+		expect((await s.call('GET', '/v1/models/tiny/metrics', undefined, ok)).body.rolling_samples).toBe(0)
 	})
 
 	test('the right token passes, and /healthz needs none', async () => {
@@ -73,6 +81,10 @@ describe('bearer token', () => {
 		const selected = await s.call('POST', '/v1/select', { name: 'tiny' }, ok)
 		expect({ status: selected.status, name: selected.body.name }).toEqual({ status: 200, name: 'tiny' })
 		expect((await s.call('GET', '/swagger/json', undefined, ok)).status).toBe(200)
+		const prom = await s.call('GET', '/metrics', undefined, ok)
+		expect({ status: prom.status, type: prom.headers.get('content-type') }).toEqual({ status: 200, type: 'text/plain; version=0.0.4; charset=utf-8' })
+		const metrics = await s.call('GET', '/v1/models/tiny/metrics', undefined, ok)
+		expect({ status: metrics.status, name: metrics.body.name }).toEqual({ status: 200, name: 'tiny' })
 		// The scheme is case-insensitive (RFC 7235).
 		expect((await s.call('GET', '/v1/models', undefined, { authorization: `bearer ${TOKEN}` })).status).toBe(200)
 	})
@@ -259,11 +271,16 @@ describe('hostile names', () => {
 		using w = world()
 		const call = client(w.deps)
 		const before = readFileSync(w.registryPath, 'utf8')
+		const path = `/v1/models/${encodeURIComponent(name)}`
 		const replies = [
 			await call('POST', '/v1/select', { name }),
 			await call('POST', '/v1/verify', { name }),
-			await call('POST', `/v1/models/${encodeURIComponent(name)}/lock`, { set_expected: true }),
-			await call('POST', `/v1/models/${encodeURIComponent(name)}/unlock`)
+			await call('POST', `${path}/lock`, { set_expected: true }),
+			await call('POST', `${path}/unlock`),
+			await call('POST', '/v1/probe/vision', { name }),
+			await call('GET', `${path}/metrics`),
+			await call('POST', `${path}/metrics`, { ttft_ms: 1, tokens_generated: 2, duration_ms: 3 }),
+			await call('POST', `${path}/bench`, { requests: 1 })
 		]
 		for (const r of replies) {
 			expect([404, 422]).toContain(r.status)

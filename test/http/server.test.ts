@@ -171,15 +171,15 @@ describe('API docs', () => {
 
 		const statuses = (method: string, path: string) => Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
 		expect(statuses('get', '/healthz')).toEqual(['200', '503'])
-		expect(statuses('get', '/v1/models')).toEqual(['200', '401', '413', '422', '503'])
-		expect(statuses('post', '/v1/select')).toEqual(['200', '400', '401', '404', '409', '413', '422', '424', '503'])
-		expect(statuses('post', '/v1/probe/vision')).toEqual(['200', '400', '401', '403', '404', '413', '422', '502', '503', '504'])
-		expect(statuses('get', '/v1/models/{name}/metrics')).toEqual(['200', '401', '404', '413', '422', '503'])
-		expect(statuses('post', '/v1/models/{name}/metrics')).toEqual(['200', '400', '401', '404', '413', '422', '503'])
-		expect(statuses('post', '/v1/models/{name}/bench')).toEqual(['200', '400', '401', '404', '413', '422', '502', '503', '504'])
-		expect(statuses('post', '/v1/verify')).toEqual(['200', '400', '401', '404', '409', '413', '422', '503'])
-		expect(statuses('post', '/v1/models/{name}/lock')).toEqual(['200', '400', '401', '404', '409', '413', '422', '503'])
-		expect(statuses('post', '/v1/models/{name}/unlock')).toEqual(['200', '400', '401', '404', '413', '422', '503'])
+		expect(statuses('get', '/v1/models')).toEqual(['200', '401', '413', '415', '422', '503'])
+		expect(statuses('post', '/v1/select')).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '424', '503'])
+		expect(statuses('post', '/v1/probe/vision')).toEqual(['200', '400', '401', '403', '404', '413', '415', '422', '502', '503', '504'])
+		expect(statuses('get', '/v1/models/{name}/metrics')).toEqual(['200', '401', '404', '413', '415', '422', '503'])
+		expect(statuses('post', '/v1/models/{name}/metrics')).toEqual(['200', '400', '401', '404', '413', '415', '422', '503'])
+		expect(statuses('post', '/v1/models/{name}/bench')).toEqual(['200', '400', '401', '404', '413', '415', '422', '502', '503', '504'])
+		expect(statuses('post', '/v1/verify')).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '503'])
+		expect(statuses('post', '/v1/models/{name}/lock')).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '503'])
+		expect(statuses('post', '/v1/models/{name}/unlock')).toEqual(['200', '400', '401', '404', '413', '415', '422', '503'])
 
 		// Every error response says what it means and has the one error envelope.
 		for (const [path, ops] of Object.entries(doc.paths)) {

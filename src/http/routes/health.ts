@@ -23,6 +23,7 @@ export function healthRoutes(deps: Deps) {
 			}
 		},
 		{
+			parse: 'json',
 			response: { 200: Health, 503: Health },
 			detail: { tags: ['health'], summary: 'Liveness and registry health', description: 'Needs no token.' }
 		}

@@ -2,16 +2,13 @@
 import { Elysia } from 'elysia'
 import { LockResult, VerifyResult } from '../../core/schema.ts'
 import { type Deps, lockModel, unlockModel, verifyModel } from '../../core/service.ts'
-import { BODY_ERRORS, LockBody, NameParams, VerifyBody, responses } from '../model.ts'
-import { Type } from '@sinclair/typebox'
+import { BODY_ERRORS, LockBody, NameParams, VerifyBody, checked, responses } from '../model.ts'
 import type { Counters } from '../prom.ts'
 
 export function integrityRoutes(deps: Deps, counters: Counters) {
 	return new Elysia({ name: 'integrity' })
-		.post('/v1/verify', ({ body }) => {
-			counters.count('verify')
-			return verifyModel(deps, body.name)
-		}, {
+		.post('/v1/verify', ({ body }) => counters.counted('verify', () => verifyModel(deps, body.name)), {
+			parse: 'json',
 			body: VerifyBody,
 			response: responses(VerifyResult, {
 				...BODY_ERRORS,
@@ -23,17 +20,26 @@ export function integrityRoutes(deps: Deps, counters: Counters) {
 		})
 		.post(
 			'/v1/models/:name/lock',
-			({ params, body }) =>
-				lockModel(deps, params.name, { setExpected: body?.set_expected ?? false, replace: body?.replace ?? false }),
+			({ params, body }) => {
+				// The body is optional, which the OpenAPI generator cannot say of a declared body: checked here.
+				const options = checked(LockBody, body ?? {})
+				return lockModel(deps, params.name, { setExpected: options.set_expected ?? false, replace: options.replace ?? false })
+			},
 			{
 				params: NameParams,
-				body: Type.Optional(LockBody),
+				parse: 'json',
 				response: responses(LockResult, { ...BODY_ERRORS, 404: 'unknown model', 409: 'the files do not match the lock', 422: 'invalid request, or the files are missing' }),
-				detail: { tags: ['integrity'], summary: 'Lock a model', description: 'Select then refuses the model whenever its files drift from the lock.' }
+				detail: {
+					tags: ['integrity'],
+					summary: 'Lock a model',
+					description: 'Select then refuses the model whenever its files drift from the lock.',
+					requestBody: { required: false, content: { 'application/json': { schema: LockBody } } }
+				}
 			}
 		)
 		.post('/v1/models/:name/unlock', ({ params }) => unlockModel(deps, params.name), {
 			params: NameParams,
+			parse: 'json',
 			response: responses(LockResult, { ...BODY_ERRORS, 404: 'unknown model' }),
 			detail: { tags: ['integrity'], summary: 'Unlock a model', description: 'Clears locked; keeps the expected hash for a later re-lock.' }
 		})

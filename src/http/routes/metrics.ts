@@ -11,6 +11,7 @@ export function metricsRoutes(deps: Deps, counters: Counters) {
 	return new Elysia({ name: 'metrics' })
 		.get('/v1/models/:name/metrics', ({ params }) => modelMetrics(deps, params.name), {
 			params: NameParams,
+			parse: 'json',
 			response: responses(MetricsSummary, { 404: 'unknown model' }),
 			detail: { tags: ['metrics'], summary: 'Rolling metrics', description: 'TTFT (avg, p50, p95) and throughput over the last samples of the model.' }
 		})
@@ -22,6 +23,7 @@ export function metricsRoutes(deps: Deps, counters: Counters) {
 				]),
 			{
 				params: NameParams,
+				parse: 'json',
 				body: SampleIn,
 				response: responses(MetricsSummary, { ...BODY_ERRORS, 404: 'unknown model', 422: 'invalid or implausible sample' }),
 				detail: { tags: ['metrics'], summary: 'Push a sample', description: 'Record a sample a client measured itself; returns the new summary.' }
@@ -29,17 +31,18 @@ export function metricsRoutes(deps: Deps, counters: Counters) {
 		)
 		.post(
 			'/v1/models/:name/bench',
-			({ params, body }) => {
-				counters.count('bench')
-				return benchModel(deps, params.name, {
-					requests: body?.requests ?? DEFAULT_BENCH.requests,
-					maxTokens: body?.max_tokens ?? DEFAULT_BENCH.maxTokens,
-					prompt: body?.prompt ?? DEFAULT_BENCH.prompt,
-					concurrency: body?.concurrency ?? DEFAULT_BENCH.concurrency
-				})
-			},
+			({ params, body }) =>
+				counters.counted('bench', () =>
+					benchModel(deps, params.name, {
+						requests: body?.requests ?? DEFAULT_BENCH.requests,
+						maxTokens: body?.max_tokens ?? DEFAULT_BENCH.maxTokens,
+						prompt: body?.prompt ?? DEFAULT_BENCH.prompt,
+						concurrency: body?.concurrency ?? DEFAULT_BENCH.concurrency
+					})
+				),
 			{
 				params: NameParams,
+				parse: 'json',
 				body: BenchBody,
 				response: responses(BenchResult, { ...BODY_ERRORS, 404: 'unknown model', 502: 'backend unreachable or failing', 504: 'backend timed out' }),
 				detail: {

@@ -1,5 +1,6 @@
 /** @module GET /v1/models, POST /v1/select: which models exist, and where to reach one. */
 import { Elysia } from 'elysia'
+import { RequestError } from '../../core/errors.ts'
 import type { Registry } from '../../core/registry.ts'
 import { ModelSummary, Selection } from '../../core/schema.ts'
 import { type Deps, backendStatus, listModels, selectReady } from '../../core/service.ts'
@@ -34,6 +35,9 @@ export function modelRoutes(deps: Deps, counters: Counters) {
 			'/v1/models',
 			async ({ query }) => {
 				const { registry } = deps.store.loadOrLastGood()
+				if (query.check !== undefined && !['1', '0', 'true', 'false'].includes(query.check)) {
+					throw new RequestError(`check=${JSON.stringify(query.check.slice(0, 20))} must be 1, 0, true or false`)
+				}
 				if (query.check !== '1' && query.check !== 'true') {
 					// A cache hit is a map lookup: the body is rebuilt once per change of the file.
 					return new Response(listBody(registry, query.role), { headers: { 'content-type': 'application/json' } })
@@ -44,6 +48,7 @@ export function modelRoutes(deps: Deps, counters: Counters) {
 			},
 			{
 				query: ModelsQuery,
+				parse: 'json',
 				response: responses(Type.Array(ModelRow)),
 				detail: { tags: ['models'], summary: 'List models', description: 'Every model, sorted by name, with canonical capabilities.' }
 			}
@@ -52,14 +57,16 @@ export function modelRoutes(deps: Deps, counters: Counters) {
 			'/v1/select',
 			({ body }) => {
 				const { registry } = deps.store.loadOrLastGood()
-				counters.count('select')
-				return selectReady(
-					deps,
-					{ name: body.name, role: body.role, require: body.require_capabilities, checkBackend: body.check_backend },
-					registry
+				return counters.counted('select', () =>
+					selectReady(
+						deps,
+						{ name: body.name, role: body.role, require: body.require_capabilities, checkBackend: body.check_backend },
+						registry
+					)
 				)
 			},
 			{
+				parse: 'json',
 				body: SelectBody,
 				response: responses(Selection, {
 					...BODY_ERRORS,

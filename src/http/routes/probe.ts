@@ -24,8 +24,8 @@ export function probeRoutes(deps: Deps, counters: Counters) {
 			} else if (body.image_b64 !== undefined) {
 				image = await prepareImage(decodeBase64Image(body.image_b64), 'image_b64')
 			}
-			counters.count('probe_vision')
-			const { result, errorCode } = await probeVision(deps, body.name, { image })
+			// Counted as ok once it ran (its outcome, unknown included, is in imageworks_probe_outcomes).
+			const { result, errorCode } = await counters.counted('probe_vision', () => probeVision(deps, body.name, { image }))
 			if (result.outcome !== 'unknown') return result
 			return errorResponse(errorCode === 'backend_timeout' ? 504 : 502, {
 				error: errorCode ?? 'backend_error',
@@ -35,6 +35,7 @@ export function probeRoutes(deps: Deps, counters: Counters) {
 			})
 		},
 		{
+			parse: 'json',
 			body: ProbeBody,
 			response: responses(ProbeResult, {
 				...BODY_ERRORS,
