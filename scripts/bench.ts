@@ -8,7 +8,7 @@
  * - one lock/unlock write on the 10,000-entry registry, cold CLI.
  *
  * Usage: `npm run bench` (builds first), or `bun scripts/bench.ts [--quick]` (--quick: 4 x 64 MiB).
- * Data lives in bench/.data (ignored by git) and is reused across runs.
+ * Data lives in .bench-data/ (ignored by git) and is reused across runs.
  */
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,7 +17,7 @@ import { parseRegistry } from '../src/core/registry.ts'
 
 const ROOT = join(import.meta.dir, '..')
 const BINARY = join(ROOT, 'dist', 'imageworks-loader')
-const DATA = join(ROOT, 'bench', '.data')
+const DATA = join(ROOT, '.bench-data')
 const quick = process.argv.includes('--quick')
 const MiB = 1 << 20
 

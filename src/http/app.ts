@@ -21,6 +21,10 @@ import { countViolations, createProm, promRoutes } from './prom.ts'
 /** Paths that never need a token. */
 const OPEN_PATHS = new Set(['/healthz'])
 
+function unsupported(contentType: string): HttpError {
+	return new HttpError(415, 'unsupported_media_type', `Send the body as application/json, not ${contentType.split(';')[0]}`)
+}
+
 /** Bun's own body limit sits far above ours so that ours, which answers in JSON, always fires first. */
 export const TRANSPORT_BODY_LIMIT = 1 << 30
 
@@ -72,9 +76,8 @@ export function createApp(deps: Deps) {
 		.onParse(async ({ request, contentType }) => {
 			// null (not undefined) for "no body": undefined would hand the request to Elysia's own JSON parser.
 			if (!request.body) return null
-			if (contentType && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
-				throw new HttpError(415, 'unsupported_media_type', `Send the body as application/json, not ${contentType.split(';')[0]}`)
-			}
+			const json = !contentType || /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)
+			if (/^multipart\//i.test(contentType ?? '')) throw unsupported(contentType as string)
 			const text = await readCapped(request, maxBodyBytes, tooLarge)
 			if (!text.trim()) return null
 			if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
@@ -87,6 +90,8 @@ export function createApp(deps: Deps) {
 			try {
 				return JSON.parse(text) as unknown
 			} catch {
+				// `curl -d` labels JSON as a form: a body that parses is taken, anything else is told to send JSON.
+				if (!json) throw unsupported(contentType as string)
 				throw new HttpError(400, 'malformed_body', 'The request body is not valid JSON. See /swagger for the schema')
 			}
 		})

@@ -119,6 +119,31 @@ describe('POST /v1/select', () => {
 		expect(d['message']).toContain('not valid JSON')
 	})
 
+	test.each([
+		['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="name"\r\n\r\ntiny\r\n--x--\r\n'],
+		['application/x-www-form-urlencoded', 'name=tiny'],
+		['text/plain', 'name tiny']
+	])('a body sent as %s that is not JSON is a 415 that says to send JSON', async (type, body) => {
+		using w = world()
+		const d = expectError(await client(w.deps)('POST', '/v1/select', body, { 'content-type': type }), 415, 'unsupported_media_type')
+		expect(d['message']).toContain('application/json')
+	})
+
+	test('JSON that curl -d labels as a form is taken as JSON', async () => {
+		using w = world()
+		const r = await client(w.deps)('POST', '/v1/select', '{"name": "tiny"}', { 'content-type': 'application/x-www-form-urlencoded' })
+		expect({ status: r.status, name: r.body?.name }).toEqual({ status: 200, name: 'tiny' })
+	})
+
+	test('application/json with a charset, and +json types, are JSON', async () => {
+		using w = world()
+		const call = client(w.deps)
+		for (const type of ['application/json; charset=utf-8', 'application/vnd.api+json']) {
+			const r = await call('POST', '/v1/select', '{"name": "tiny"}', { 'content-type': type })
+			expect({ type, status: r.status, name: r.body?.name }).toEqual({ type, status: 200, name: 'tiny' })
+		}
+	})
+
 	test('a body that is not UTF-8 is a 400, never a 500', async () => {
 		using w = world()
 		const res = await createApp(w.deps).handle(
