@@ -47,6 +47,12 @@ export class Output {
 		this.io.stdout(JSON.stringify(data, null, 2) + '\n')
 	}
 
+	/** `result` as JSON for scripts (`--json`), or rendered for people. */
+	emit<T>(result: T, asJson: boolean | undefined, human: (result: T) => void): void {
+		if (asJson) this.json(result)
+		else human(result)
+	}
+
 	line(text = ''): void {
 		this.io.stdout(text + '\n')
 	}
@@ -215,6 +221,15 @@ export class Output {
 				last = 0 // once: the bar is gone
 			}
 		}
+	}
+}
+
+/** Run `work` while a progress display shows; it is cleared before the result prints, and on failure. */
+export async function showingProgress<T>(progress: { done(): void }, work: () => Promise<T>): Promise<T> {
+	try {
+		return await work()
+	} finally {
+		progress.done()
 	}
 }
 

@@ -1,6 +1,7 @@
 /** @module `verify`, `lock` and `unlock`: the version lock on a model's files. */
 import type { CAC } from 'cac'
 import type { CommandContext, GlobalOptions } from '../context.ts'
+import { showingProgress } from '../output.ts'
 import { UsageError } from '../errors.ts'
 
 interface LockOptions extends GlobalOptions {
@@ -14,17 +15,11 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 		.option('--json', 'Print JSON for scripts')
 		.example((bin) => `  $ ${bin} verify qwen2.5-vl-7b-awq`)
 		.action(async (name: string, options: GlobalOptions) => {
+			const deps = await ctx.deps(options)
+			const { verifyModel } = await import('../../core/service.ts')
 			const progress = ctx.out.hashProgress('Verifying')
-			try {
-				const deps = await ctx.deps(options)
-				const { verifyModel } = await import('../../core/service.ts')
-				const result = await verifyModel(deps, String(name), progress)
-				progress.done()
-				if (options.json) ctx.out.json(result)
-				else ctx.out.verified(result)
-			} finally {
-				progress.done()
-			}
+			const result = await showingProgress(progress, () => verifyModel(deps, String(name), progress))
+			ctx.out.emit(result, options.json, (r) => ctx.out.verified(r))
 		})
 
 	cli
@@ -38,21 +33,13 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 		)
 		.action(async (name: string, options: LockOptions) => {
 			if (options.replace && !options.setExpected) throw new UsageError('--replace only makes sense with --set-expected')
+			const deps = await ctx.deps(options)
+			const { lockModel } = await import('../../core/service.ts')
 			const progress = ctx.out.hashProgress('Hashing')
-			try {
-				const deps = await ctx.deps(options)
-				const { lockModel } = await import('../../core/service.ts')
-				const result = await lockModel(deps, String(name), {
-					setExpected: Boolean(options.setExpected),
-					replace: Boolean(options.replace),
-					...progress
-				})
-				progress.done()
-				if (options.json) ctx.out.json(result)
-				else ctx.out.lockResult(result)
-			} finally {
-				progress.done()
-			}
+			const result = await showingProgress(progress, () =>
+				lockModel(deps, String(name), { setExpected: Boolean(options.setExpected), replace: Boolean(options.replace), ...progress })
+			)
+			ctx.out.emit(result, options.json, (r) => ctx.out.lockResult(r))
 		})
 
 	cli
@@ -62,8 +49,6 @@ export function registerIntegrityCommands(cli: CAC, ctx: CommandContext): void {
 		.action(async (name: string, options: GlobalOptions) => {
 			const deps = await ctx.deps(options)
 			const { unlockModel } = await import('../../core/service.ts')
-			const result = await unlockModel(deps, String(name))
-			if (options.json) ctx.out.json(result)
-			else ctx.out.lockResult(result)
+			ctx.out.emit(await unlockModel(deps, String(name)), options.json, (r) => ctx.out.lockResult(r))
 		})
 }

@@ -25,8 +25,7 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 			const deps = await ctx.deps(options)
 			const { listModels } = await import('../../core/service.ts')
 			const models = listModels(deps.store.load(), { role })
-			if (options.json) ctx.out.json(models)
-			else ctx.out.models(models, role)
+			ctx.out.emit(models, options.json, (m) => ctx.out.models(m, role))
 		})
 
 	cli
@@ -53,7 +52,6 @@ export function registerModelCommands(cli: CAC, ctx: CommandContext): void {
 				require,
 				checkBackend: Boolean(options.check)
 			})
-			if (options.json) ctx.out.json(chosen)
-			else ctx.out.selection(chosen)
+			ctx.out.emit(chosen, options.json, (c) => ctx.out.selection(c))
 		})
 }

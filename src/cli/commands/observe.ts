@@ -1,6 +1,7 @@
 /** @module `probe-vision`, `bench` and `metrics`: does a model see, and how fast is it. */
 import type { CAC } from 'cac'
 import type { CommandContext, GlobalOptions } from '../context.ts'
+import { showingProgress } from '../output.ts'
 import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts'
 
 interface ProbeOptions extends GlobalOptions {
@@ -46,8 +47,7 @@ export function registerObserveCommands(cli: CAC, ctx: CommandContext, setExit: 
 			deps.store.load().get(String(name)) // an unknown model before reading the image
 			const prepared = image === undefined ? undefined : await prepareImage(readImageFile(String(image), String(image)), String(image))
 			const { result } = await probeVision(deps, String(name), { image: prepared, timeout })
-			if (options.json) ctx.out.json(result)
-			else ctx.out.probe(result)
+			ctx.out.emit(result, options.json, (r) => ctx.out.probe(r))
 			setExit(result.outcome === 'verified' ? EXIT_OK : EXIT_FAILED)
 		})
 
@@ -72,14 +72,10 @@ export function registerObserveCommands(cli: CAC, ctx: CommandContext, setExit: 
 			const deps = await ctx.deps(options)
 			const { benchModel } = await import('../../core/metrics-service.ts')
 			const progress = ctx.out.countProgress('Benchmarking', spec.requests)
-			try {
-				const result = await benchModel(deps, String(name), spec, { timeout, ...(progress.onDone ? { onDone: progress.onDone } : {}) })
-				progress.done()
-				if (options.json) ctx.out.json(result)
-				else ctx.out.bench(result)
-			} finally {
-				progress.done()
-			}
+			const result = await showingProgress(progress, () =>
+				benchModel(deps, String(name), spec, { timeout, ...(progress.onDone ? { onDone: progress.onDone } : {}) })
+			)
+			ctx.out.emit(result, options.json, (r) => ctx.out.bench(r))
 		})
 
 	cli
@@ -90,13 +86,9 @@ export function registerObserveCommands(cli: CAC, ctx: CommandContext, setExit: 
 			const deps = await ctx.deps(options)
 			const { allMetrics, modelMetrics } = await import('../../core/metrics-service.ts')
 			if (name !== undefined) {
-				const summary = modelMetrics(deps, String(name))
-				if (options.json) ctx.out.json(summary)
-				else ctx.out.metrics([summary])
+				ctx.out.emit(modelMetrics(deps, String(name)), options.json, (m) => ctx.out.metrics([m]))
 				return
 			}
-			const summaries = allMetrics(deps)
-			if (options.json) ctx.out.json(summaries)
-			else ctx.out.metrics(summaries)
+			ctx.out.emit(allMetrics(deps), options.json, (all) => ctx.out.metrics(all))
 		})
 }
