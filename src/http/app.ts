@@ -58,9 +58,12 @@ export function createApp(deps: Deps) {
 			countViolations(counters, (error as { cause?: unknown })?.cause ?? error)
 			return toResponse(app, deps, code, error, request)
 		})
-		.onRequest(({ request }) => {
+		.onRequest(({ request, server }) => {
 			const path = new URL(request.url).pathname
 			if (tokenDigest && !OPEN_PATHS.has(path) && !authorised(request, tokenDigest)) {
+				// Who knocked, for the operator; never the credentials they sent.
+				const client = server?.requestIP(request)?.address ?? 'unknown client'
+				console.warn(`rejected ${request.method} ${path} from ${client}: missing or wrong bearer token`)
 				return errorResponse(
 					401,
 					{ error: 'unauthorized', message: 'Missing or wrong bearer token. Send "Authorization: Bearer <IMAGEWORKS_API_TOKEN>"' },

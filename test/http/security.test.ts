@@ -119,6 +119,7 @@ describe('bearer token', () => {
 			await server.stop()
 		}
 		expect(server.output()).toContain('imageworks-loader serving')
+		expect(server.output()).toContain('rejected GET /v1/models from 127.0.0.1: missing or wrong bearer token')
 		expect(server.output()).not.toContain(TOKEN)
 		expect(server.output()).not.toContain('guess-wrong-123')
 	})
