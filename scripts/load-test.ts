@@ -72,11 +72,16 @@ export async function startServe(registry: string): Promise<{ url: string; stop:
 	const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
 	let printed = ''
 	const deadline = Date.now() + 20_000
-	while (!/:(\d+) /.test(printed)) {
-		if (Date.now() > deadline) throw new Error(`serve did not start: ${printed}`)
-		const { value, done } = await reader.read()
-		if (done) throw new Error(`serve exited: ${printed}${await new Response(proc.stderr).text()}`)
-		printed += new TextDecoder().decode(value)
+	try {
+		while (!/:(\d+) /.test(printed)) {
+			if (Date.now() > deadline) throw new Error(`serve did not start: ${printed}`)
+			const { value, done } = await reader.read()
+			if (done) throw new Error(`serve exited: ${printed}${await new Response(proc.stderr).text()}`)
+			printed += new TextDecoder().decode(value)
+		}
+	} catch (error) {
+		proc.kill('SIGKILL') // never leave a server behind
+		throw error
 	}
 	void (async () => {
 		while (!(await reader.read()).done); // keep draining, so the server never blocks on a full pipe
