@@ -31,8 +31,15 @@ export const TRANSPORT_BODY_LIMIT = 1 << 30
 /** No request body needs deeper JSON; deeper values would overflow the stack of whatever walks them. */
 export const MAX_JSON_DEPTH = 64
 
+/** Options of {@link createApp}. */
+export interface AppOptions {
+	/** Where operator-facing lines go (refused requests, bugs); default stderr. */
+	log?: (line: string) => void
+}
+
 /** Build the API over `deps`. Nothing is read from the environment here: settings come in `deps`. */
-export function createApp(deps: Deps) {
+export function createApp(deps: Deps, options: AppOptions = {}) {
+	const log = options.log ?? ((line: string) => console.warn(line))
 	const { apiToken, maxBodyBytes } = deps.settings
 	const tokenDigest = apiToken ? digest(apiToken) : undefined
 	const prom = createProm(deps)
@@ -56,14 +63,14 @@ export function createApp(deps: Deps) {
 	})
 		.onError(({ code, error, request }) => {
 			countViolations(counters, (error as { cause?: unknown })?.cause ?? error)
-			return toResponse(app, deps, code, error, request)
+			return toResponse(app, deps, { code, error, request, log })
 		})
 		.onRequest(({ request, server }) => {
 			const path = new URL(request.url).pathname
 			if (tokenDigest && !OPEN_PATHS.has(path) && !authorised(request, tokenDigest)) {
 				// Who knocked, for the operator; never the credentials they sent.
 				const client = server?.requestIP(request)?.address ?? 'unknown client'
-				console.warn(`rejected ${request.method} ${path} from ${client}: missing or wrong bearer token`)
+				log(`rejected ${request.method} ${path} from ${client}: missing or wrong bearer token`)
 				return errorResponse(
 					401,
 					{ error: 'unauthorized', message: 'Missing or wrong bearer token. Send "Authorization: Bearer <IMAGEWORKS_API_TOKEN>"' },
@@ -158,7 +165,14 @@ function nestedDeeperThan(text: string, limit: number): boolean {
 
 // ---------------------------------------------------------------- errors
 
-function toResponse(app: { routes: { method: string; path: string }[] }, deps: Deps, code: unknown, error: unknown, request: Request): Response {
+interface Failure {
+	code: unknown
+	error: unknown
+	request: Request
+	log: (line: string) => void
+}
+
+function toResponse(app: { routes: { method: string; path: string }[] }, deps: Deps, { code, error, request, log }: Failure): Response {
 	// Errors thrown while parsing reach here wrapped in Elysia's ParseError.
 	const cause = code === 'PARSE' ? ((error as { cause?: unknown }).cause ?? error) : error
 	if (cause instanceof HttpError) {
@@ -173,7 +187,7 @@ function toResponse(app: { routes: { method: string; path: string }[] }, deps: D
 	}
 	if (code === 'NOT_FOUND') return notFound(app, request)
 	// A bug, not a client error: log it here in full, tell the client nothing internal.
-	console.error(`unexpected error on ${request.method} ${new URL(request.url).pathname}:`, error)
+	log(`unexpected error on ${request.method} ${new URL(request.url).pathname}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
 	return errorResponse(500, { error: 'internal_error', message: 'Internal error; the server log has the details' })
 }
 
