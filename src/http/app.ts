@@ -181,7 +181,7 @@ function toResponse(app: { routes: { method: string; path: string }[] }, deps: D
 	if (cause instanceof LoaderError) {
 		return errorResponse(statusFor(cause), redact(cause.toJSON(), deps.settings.registryPath))
 	}
-	if (code === 'VALIDATION' && error instanceof ValidationError) return validationResponse(error)
+	if (code === 'VALIDATION' && error instanceof ValidationError && error.type !== 'response') return validationResponse(error)
 	if (code === 'PARSE') {
 		return errorResponse(400, { error: 'malformed_body', message: 'The request body is not valid JSON. See /swagger for the schema' })
 	}
