@@ -10,7 +10,7 @@ import { InvalidName, LoaderError } from '../core/errors.ts'
 import { nameProblem } from '../core/names.ts'
 import type { Deps } from '../core/service.ts'
 import { docs } from './docs.ts'
-import { HttpError, errorResponse, redact, statusFor } from './errors.ts'
+import { HttpError, errorResponse, httpErrorResponse, invalidRequest, malformedBody, redact, statusFor } from './errors.ts'
 import { healthRoutes } from './routes/health.ts'
 import { integrityRoutes } from './routes/integrity.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -102,7 +102,7 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
 			} catch {
 				// `curl -d` labels JSON as a form: a body that parses is taken, anything else is told to send JSON.
 				if (!json) throw unsupported(contentType as string)
-				throw new HttpError(400, 'malformed_body', 'The request body is not valid JSON. See /swagger for the schema')
+				throw malformedBody()
 			}
 		})
 		.use(docs())
@@ -176,14 +176,14 @@ function toResponse(app: { routes: { method: string; path: string }[] }, deps: D
 	// Errors thrown while parsing reach here wrapped in Elysia's ParseError.
 	const cause = code === 'PARSE' ? ((error as { cause?: unknown }).cause ?? error) : error
 	if (cause instanceof HttpError) {
-		return errorResponse(cause.status, { error: cause.code, message: cause.message, ...cause.details }, cause.headers)
+		return httpErrorResponse(cause)
 	}
 	if (cause instanceof LoaderError) {
 		return errorResponse(statusFor(cause), redact(cause.toJSON(), deps.settings.registryPath))
 	}
 	if (code === 'VALIDATION' && error instanceof ValidationError && error.type !== 'response') return validationResponse(error)
 	if (code === 'PARSE') {
-		return errorResponse(400, { error: 'malformed_body', message: 'The request body is not valid JSON. See /swagger for the schema' })
+		return httpErrorResponse(malformedBody())
 	}
 	if (code === 'NOT_FOUND') return notFound(app, request)
 	// A bug, not a client error: log it here in full, tell the client nothing internal.
@@ -205,15 +205,7 @@ function validationResponse(error: ValidationError): Response {
 		const problem = ('summary' in e && e.summary) || ('message' in e && e.message) || 'invalid'
 		return { field: field || error.type, problem: String(problem) }
 	})
-	const summary = problems
-		.slice(0, 5)
-		.map((p) => `${p.field}: ${p.problem}`)
-		.join('; ')
-	return errorResponse(422, {
-		error: 'invalid_request',
-		message: `The request is invalid: ${summary || 'the body does not match the schema'}. See /swagger for the schema`,
-		problems
-	})
+	return httpErrorResponse(invalidRequest(problems))
 }
 
 function notFound(app: { routes: { method: string; path: string }[] }, request: Request): Response {

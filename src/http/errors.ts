@@ -76,3 +76,34 @@ export function redact(detail: Record<string, unknown>, registryPath: string): R
 	}
 	return out
 }
+
+/** One field of a request that does not match the schema, and what is wrong with it. */
+export interface Problem {
+	field: string
+	problem: string
+}
+
+/** The 422 for a request that does not match its schema: every problem listed, the first five in the message. */
+export function invalidRequest(problems: Problem[]): HttpError {
+	const summary = problems
+		.slice(0, 5)
+		.map((p) => `${p.field}: ${p.problem}`)
+		.join('; ')
+	return new HttpError(
+		422,
+		'invalid_request',
+		`The request is invalid: ${summary || 'the body does not match the schema'}. See /swagger for the schema`,
+		{},
+		{ problems }
+	)
+}
+
+/** The 400 for a body that is not JSON at all. */
+export function malformedBody(): HttpError {
+	return new HttpError(400, 'malformed_body', 'The request body is not valid JSON. See /swagger for the schema')
+}
+
+/** The response of an error the HTTP layer raised itself. */
+export function httpErrorResponse(error: HttpError): Response {
+	return errorResponse(error.status, { error: error.code, message: error.message, ...error.details }, error.headers)
+}

@@ -7,7 +7,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { acceptedCapabilityNames } from '../core/capabilities.ts'
 import { ALIAS_PATTERN } from '../core/names.ts'
-import { HttpError } from './errors.ts'
+import { invalidRequest } from './errors.ts'
 
 // A name that breaks the pattern is answered with the core's own message (app.ts: invalid_name, 422).
 export const ModelName = Type.String({
@@ -151,14 +151,9 @@ export function responses(ok: TSchema, errors: Record<number, string> = {}): Rec
 
 /**
  * `value` checked against `schema` by hand (for a body Elysia cannot declare, like an optional one).
- * @throws {HttpError} 422 naming every problem, in the shape Elysia's own validation answers with
+ * @throws {HttpError} 422 naming every problem, as for Elysia's own validation ({@link invalidRequest})
  */
 export function checked<T extends TSchema>(schema: T, value: unknown): Static<T> {
 	if (Value.Check(schema, value)) return value as Static<T>
-	const problems = [...Value.Errors(schema, value)].map((e) => ({ field: e.path.slice(1).replaceAll('/', '.') || 'body', problem: e.message }))
-	const summary = problems
-		.slice(0, 5)
-		.map((p) => `${p.field}: ${p.problem}`)
-		.join('; ')
-	throw new HttpError(422, 'invalid_request', `The request is invalid: ${summary}. See /swagger for the schema`, {}, { problems })
+	throw invalidRequest([...Value.Errors(schema, value)].map((e) => ({ field: e.path.slice(1).replaceAll('/', '.') || 'body', problem: e.message })))
 }
