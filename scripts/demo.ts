@@ -8,6 +8,7 @@
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { startServer } from '../test/helpers/binary.ts'
 import { fixturesDir, startLlamaServer } from '../test/helpers/llama.ts'
 
 const ROOT = resolve(import.meta.dir, '..')
@@ -26,7 +27,6 @@ rmSync(DEMO, { recursive: true, force: true })
 mkdirSync(DEMO, { recursive: true })
 console.log("Starting llama.cpp's server on tiny generated models (the first run compiles it) ...")
 const backend = await startLlamaServer({ timeoutMs: 15 * 60_000 })
-const loader = { proc: undefined as ReturnType<typeof Bun.spawn> | undefined }
 try {
 	const models = fixturesDir()
 	const visionDir = join(DEMO, 'vision-model')
@@ -49,15 +49,8 @@ try {
 	)
 	console.log(`model server: ${backend.endpoint} (serves ${Object.values(backend.models).join(', ')})`)
 
-	loader.proc = Bun.spawn([BINARY, '--registry', registry, 'serve', '--port', '0'], { stdout: 'pipe', stderr: 'inherit' })
-	const reader = (loader.proc.stdout as ReadableStream<Uint8Array>).getReader()
-	let banner = ''
-	while (!/:(\d+) /.test(banner)) {
-		const { value, done } = await reader.read()
-		if (done) throw new Error(`the loader did not start: ${banner}`)
-		banner += new TextDecoder().decode(value)
-	}
-	const url = `http://127.0.0.1:${/:(\d+) /.exec(banner)?.[1]}`
+	await using loader = await startServer(registry)
+	const url = loader.url
 	console.log(`loader API:   ${url} (docs: ${url}/swagger)`)
 
 	show(registry, ['list'])
@@ -79,7 +72,5 @@ try {
 		await new Promise<void>((done) => process.once('SIGINT', () => done()))
 	}
 } finally {
-	loader.proc?.kill('SIGTERM')
-	await loader.proc?.exited
 	await backend.stop()
 }

@@ -1,6 +1,6 @@
 /**
  * Load test: mixed list / select / metrics traffic at 64 concurrent connections on loopback, against the
- * compiled binary's `serve`. Bounded in time (--seconds, default 60) and in requests (--max-requests);
+ * compiled binary's `serve` (started as the tests start it). Bounded in time (--seconds, default 60) and in requests (--max-requests);
  * it stops by itself. It starts its own server on a 1,000-entry registry with a locked 50-file model.
  * Reports requests per second, p50/p99 latency and every error (the goal is zero).
  *
@@ -9,9 +9,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { percentile } from '../src/core/metrics.ts'
+import { startServer } from '../test/helpers/binary.ts'
+import { BINARY } from '../test/helpers/paths.ts'
 
-const ROOT = join(import.meta.dir, '..')
-export const BINARY = join(ROOT, 'dist', 'imageworks-loader')
 
 /** What a load run measured. */
 export interface LoadResult {
@@ -28,14 +29,6 @@ export interface LoadOptions {
 	seconds: number
 	connections: number
 	maxRequests?: number
-}
-
-function percentile(sorted: number[], q: number): number {
-	if (!sorted.length) return 0
-	const pos = ((sorted.length - 1) * q) / 100
-	const lo = Math.floor(pos)
-	const hi = Math.min(lo + 1, sorted.length - 1)
-	return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo)
 }
 
 function run(args: string[]): void {
@@ -64,37 +57,6 @@ export function buildRegistry(folder: string): string {
 	writeFileSync(path, JSON.stringify(entries, null, 2) + '\n')
 	run(['--registry', path, 'lock', 'locked', '--set-expected'])
 	return path
-}
-
-/** Start `serve` on `registry`; resolves with its base URL and a stop function. */
-export async function startServe(registry: string): Promise<{ url: string; stop: () => Promise<void> }> {
-	const proc = Bun.spawn([BINARY, '--registry', registry, 'serve', '--port', '0'], { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
-	const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
-	let printed = ''
-	const deadline = Date.now() + 20_000
-	try {
-		while (!/:(\d+) /.test(printed)) {
-			if (Date.now() > deadline) throw new Error(`serve did not start: ${printed}`)
-			const { value, done } = await reader.read()
-			if (done) throw new Error(`serve exited: ${printed}${await new Response(proc.stderr).text()}`)
-			printed += new TextDecoder().decode(value)
-		}
-	} catch (error) {
-		proc.kill('SIGKILL') // never leave a server behind
-		throw error
-	}
-	void (async () => {
-		while (!(await reader.read()).done); // keep draining, so the server never blocks on a full pipe
-	})()
-	void new Response(proc.stderr).text()
-	const port = Number(/:(\d+) /.exec(printed)?.[1])
-	return {
-		url: `http://127.0.0.1:${port}`,
-		stop: async () => {
-			proc.kill('SIGTERM')
-			await proc.exited
-		}
-	}
 }
 
 /** Mixed traffic from `connections` concurrent loops until the time or request budget runs out. */
@@ -135,12 +97,11 @@ export async function runLoad(url: string, options: LoadOptions): Promise<LoadRe
 	}
 	await Promise.all(Array.from({ length: options.connections }, (_, k) => loop(k)))
 	const seconds = (performance.now() - started) / 1000
-	latencies.sort((a, b) => a - b)
 	return {
 		requests: latencies.length + Object.values(errors).reduce((a, b) => a + b, 0),
 		seconds,
-		p50: percentile(latencies, 50),
-		p99: percentile(latencies, 99),
+		p50: latencies.length ? percentile(latencies, 50) : 0,
+		p99: latencies.length ? percentile(latencies, 99) : 0,
 		errors,
 		byKind
 	}
@@ -167,14 +128,10 @@ if (import.meta.main) {
 	const folder = mkdtempSync(join(tmpdir(), 'iwl-load-'))
 	try {
 		const registry = buildRegistry(folder)
-		const server = await startServe(registry)
-		try {
-			const result = await runLoad(server.url, { seconds, connections, maxRequests })
-			console.log(describeLoad(result, connections))
-			process.exitCode = Object.keys(result.errors).length ? 1 : 0
-		} finally {
-			await server.stop()
-		}
+		await using server = await startServer(registry)
+		const result = await runLoad(server.url, { seconds, connections, maxRequests })
+		console.log(describeLoad(result, connections))
+		process.exitCode = Object.keys(result.errors).length ? 1 : 0
 	} finally {
 		rmSync(folder, { recursive: true, force: true })
 	}
