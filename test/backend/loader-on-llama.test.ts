@@ -16,6 +16,7 @@ import { runBinary } from '../helpers/binary.ts'
 import { rejected } from '../helpers/errors.ts'
 import { sharedLlamaServer, startLlamaServer, type LlamaServer } from '../helpers/llama.ts'
 import { depsFor, entry, tempDir, writeRegistry } from '../helpers/registry.ts'
+import { seeded } from '../helpers/images.ts'
 
 const INSTALL_TIMEOUT = 15 * 60_000
 
@@ -23,18 +24,6 @@ let server: LlamaServer
 beforeAll(async () => {
 	server = await sharedLlamaServer()
 }, INSTALL_TIMEOUT)
-
-/** A seeded generator (mulberry32), so a probe's colours and shapes repeat. */
-function seeded(seed: number): () => number {
-	let a = seed >>> 0
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0
-		let t = a
-		t = Math.imul(t ^ (t >>> 15), t | 1)
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-	}
-}
 
 /** A registry whose entries (name -> served model id) all point at `endpoint`. */
 function backendRegistry(dir: string, endpoint: string, models: Record<string, string>): string {

@@ -13,6 +13,7 @@ import { coreModule, spawnScript } from '../helpers/child.ts'
 import { referenceBackend } from '../helpers/reference-backend.ts'
 import { depsFor, entry, makeModelDir, readJson, tempDir, writeRegistry } from '../helpers/registry.ts'
 import { openStore } from '../helpers/store.ts'
+import { seeded } from '../helpers/images.ts'
 
 type Raw = Record<string, any>
 
@@ -23,18 +24,6 @@ type Raw = Record<string, any>
 const SLOW = 60_000
 
 const tempFiles = (folder: string) => readdirSync(folder).filter((n) => n.endsWith('.tmp'))
-
-/** A deterministic pseudo-random sequence in [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
-	let a = seed >>> 0
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0
-		let t = a
-		t = Math.imul(t ^ (t >>> 15), t | 1)
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-	}
-}
 
 /** Whether this machine lets us mount a small tmpfs in a private mount namespace. */
 function canMountTmpfs(): boolean {

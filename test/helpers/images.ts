@@ -3,8 +3,8 @@
  * bomb), GIF and BMP headers written by hand, and JPEG or WebP re-encoded by Bun.Image. Plus a seeded
  * random source, so probes pick fixed colours.
  */
-import { deflateSync } from 'node:zlib'
 import { encodePng, type Rgb } from '../../src/core/images.ts'
+import { assemblePng } from './png.ts'
 
 /** A solid `width` x `height` PNG of `colour` (the product's encoder: 8-bit RGB). */
 export function solidPng(width: number, height: number, colour: Rgb): Uint8Array {
@@ -18,27 +18,13 @@ export async function reencode(png: Uint8Array, format: 'jpeg' | 'webp' | 'webp-
 	return image.webp(format === 'webp-lossless' ? { lossless: true } : { quality: 90 }).bytes()
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-	const out = Buffer.alloc(12 + data.length)
-	out.writeUInt32BE(data.length, 0)
-	out.write(type, 4, 'latin1')
-	out.set(data, 8)
-	out.writeUInt32BE(Bun.hash.crc32(out.subarray(4, 8 + data.length)) >>> 0, 8 + data.length)
-	return out
-}
-
 /**
  * A valid all-black 1-bit greyscale PNG: 20000 x 20000 (400 megapixels) compresses to about 50 KB, and
  * decoding it would take hundreds of megabytes.
  */
 export function bombPng(width = 20_000, height = 20_000): Uint8Array {
-	const ihdr = Buffer.alloc(13)
-	ihdr.writeUInt32BE(width, 0)
-	ihdr.writeUInt32BE(height, 4)
-	ihdr.set([1, 0, 0, 0, 0], 8) // bit depth 1, greyscale
 	const raw = Buffer.alloc((1 + Math.ceil(width / 8)) * height) // every row: filter 0, then zero bits
-	const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-	return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))])
+	return assemblePng(width, height, [1, 0], raw, 9) // bit depth 1, greyscale
 }
 
 /** The first bytes of a GIF: header and logical screen descriptor (all the loader reads), then the trailer. */

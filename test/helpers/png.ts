@@ -18,13 +18,21 @@ export function png(width: number, height: number, pixel: (x: number, y: number)
 	for (let y = 0; y < height; y++) {
 		for (let x = 0; x < width; x++) raw.set(pixel(x, y), y * row + 1 + x * 3)
 	}
+	return assemblePng(width, height, [8, 2], raw) // bit depth 8, colour type 2 (RGB)
+}
+
+/**
+ * A PNG file from its filtered scanlines `raw`: signature, IHDR (`depth`, colour `type`; deflate, filter 0,
+ * no interlace), one IDAT, IEND.
+ */
+export function assemblePng(width: number, height: number, [depth, type]: [number, number], raw: Buffer, level = 6): Uint8Array {
 	const ihdr = Buffer.alloc(13)
 	ihdr.writeUInt32BE(width, 0)
 	ihdr.writeUInt32BE(height, 4)
-	ihdr.set([8, 2, 0, 0, 0], 8) // bit depth 8, colour type 2 (RGB), deflate, filter 0, no interlace
+	ihdr.set([depth, type, 0, 0, 0], 8)
 	// node:zlib, not Bun.deflateSync: IDAT needs the zlib wrapper, and Bun's always writes raw deflate.
 	const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-	return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
+	return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level })), chunk('IEND', Buffer.alloc(0))])
 }
 
 function chunk(type: string, data: Buffer): Buffer {
