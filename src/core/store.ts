@@ -11,6 +11,7 @@
  */
 import {
 	closeSync,
+	fstatSync,
 	fsyncSync,
 	openSync,
 	readdirSync,
@@ -21,9 +22,10 @@ import {
 	writeSync,
 	constants as fsConstants
 } from 'node:fs'
+import type { BigIntStats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { LoaderError, RegistryInvalid, RegistryNotFound, RegistryWriteError } from './errors.ts'
-import { type ElementSpan, locateElements, scanJson, shiftSpans, spliceElement } from './json-text.ts'
+import { type ElementSpan, locateElements, sameJson, scanJson, shiftSpans, spliceElement } from './json-text.ts'
 import { Registry, duplicateProblems, entryLabel, entryProblems, parseRegistry } from './registry.ts'
 import type { RegistryEntry } from './schema.ts'
 import type { WriteLock } from './state.ts'
@@ -83,8 +85,7 @@ export class RegistryStore {
 
 	#stamp(): string {
 		try {
-			const st = statSync(this.path, { bigint: true })
-			return `${st.mtimeNs}:${st.size}:${st.ino}`
+			return stampOf(statSync(this.path, { bigint: true }))
 		} catch (error) {
 			throw this.#readError(error)
 		}
@@ -105,8 +106,8 @@ export class RegistryStore {
 		try {
 			const fd = openSync(this.path, 'r')
 			try {
-				const st = statSync(this.path, { bigint: true })
-				stamp = `${st.mtimeNs}:${st.size}:${st.ino}`
+				// The stamp of the file that was opened, not of whatever the path names a moment later (a rename).
+				stamp = stampOf(fstatSync(fd, { bigint: true }))
 				const bytes = readFileSync(fd)
 				try {
 					text = utf8.decode(bytes)
@@ -168,7 +169,7 @@ export class RegistryStore {
 			if (problems.length) throw new RegistryInvalid(this.path, problems)
 			const entries = [...snapshot.registry.entries]
 			entries[index] = after as RegistryEntry
-			const renamed = before['name'] !== after['name'] || JSON.stringify(before['model_aliases']) !== JSON.stringify(after['model_aliases'])
+			const renamed = before['name'] !== after['name'] || !sameJson(before['model_aliases'], after['model_aliases'])
 			if (renamed) {
 				const clashes = duplicateProblems(entries)
 				if (clashes.length) throw new RegistryInvalid(this.path, clashes)
@@ -252,6 +253,11 @@ export class RegistryStore {
 			// an unreadable folder fails the write itself, with a clearer message
 		}
 	}
+}
+
+/** What changes when the file does: its mtime, size and inode. */
+function stampOf(st: BigIntStats): string {
+	return `${st.mtimeNs}:${st.size}:${st.ino}`
 }
 
 function writeReason(error: unknown): string {
