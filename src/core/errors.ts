@@ -439,8 +439,3 @@ export class BackendNotReady extends BackendError {
 		})
 	}
 }
-
-/** True for any error raised on purpose by the loader (works across module copies). */
-export function isLoaderError(error: unknown): error is LoaderError {
-	return error instanceof LoaderError
-}

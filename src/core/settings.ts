@@ -4,6 +4,7 @@
  * the core reads `process.env` itself.
  */
 import { RequestError } from './errors.ts'
+import { DEFAULT_WINDOW } from './metrics.ts'
 
 export const DEFAULT_REGISTRY = 'configs/model_registry.json'
 
@@ -67,7 +68,7 @@ export function readSettings(env: Record<string, string | undefined>, overrides:
 		imageRoots: roots.length ? roots : [cwd],
 		probeTimeout: seconds(env, 'IMAGEWORKS_PROBE_TIMEOUT', 60),
 		checkTimeout: seconds(env, 'IMAGEWORKS_CHECK_TIMEOUT', 2),
-		metricsWindow: positiveInteger(env, 'IMAGEWORKS_METRICS_WINDOW', 50)
+		metricsWindow: positiveInteger(env, 'IMAGEWORKS_METRICS_WINDOW', DEFAULT_WINDOW)
 	}
 	for (const [key, value] of Object.entries(overrides)) {
 		if (value !== undefined) (settings as unknown as Record<string, unknown>)[key] = value
