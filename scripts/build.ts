@@ -1,7 +1,7 @@
 /**
  * Build dist/imageworks-loader: one self-contained executable (`bun build --compile`).
  *
- * - the hashing worker is a second entry point, so `new Worker(...)` finds it inside the binary;
+ * - hashing children are the binary itself, started with a hidden first argument (core/hash-child.ts);
  * - the version and the git commit are baked in with --define (`--version` prints both);
  * - `.env` and bunfig.toml in the user's working directory are not auto-loaded by the binary;
  * - --bytecode (ESM) precompiles the JavaScript, which makes a cold start several times faster.
@@ -19,7 +19,7 @@ const args = [
 	'--define', `BUILD_VERSION=${JSON.stringify(pkg.version)}`,
 	'--define', `BUILD_COMMIT=${JSON.stringify(commit + dirty)}`,
 	'--define', 'process.env.NODE_ENV="production"',
-	'src/main.ts', 'src/core/hash-worker.ts', '--outfile', outfile
+	'src/main.ts', '--outfile', outfile
 ]
 await $`${process.execPath} ${args}`
 console.log(`built ${outfile} (${pkg.version}, commit ${commit}${dirty})`)

@@ -1,11 +1,16 @@
 /**
  * @module
- * Hash many files at the speed of the disk and the CPU: one Bun Worker per core, biggest files first,
- * each worker hashing whole files with {@link hashFileSync}. Small sets are hashed on the calling thread,
- * where starting workers would cost more than it saves.
+ * Hash many files at the speed of the disk and the CPU: one hashing child process per core (hash-child.ts),
+ * biggest files first, each child hashing whole files in place through mapped memory. Children, not
+ * Workers, because a mapped file that shrinks kills its process: it may kill a child, never the caller.
+ * Small sets are hashed on the calling thread, where starting a process would cost more than it saves.
  */
+import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 import { hashFileSync } from './hash-file.ts'
+import { HASH_CHILD_ARG } from './hash-child-arg.ts'
+import type { HashReply } from './hash-child.ts'
 
 /** A file to hash: where to read it and how big it is (to hand out the biggest first). */
 export interface HashJob {
@@ -16,20 +21,28 @@ export interface HashJob {
 
 /** Options of {@link hashFiles}. */
 export interface HashOptions {
-	/** Number of workers; default: the machine's cores. */
-	workers?: number
+	/** Number of hashing processes; default: the machine's cores. */
+	processes?: number
+	/**
+	 * Sets smaller than this many bytes are hashed on the calling thread (default 64 MiB). The server
+	 * passes 0, so that its event loop never waits on a hash.
+	 */
+	inlineBelow?: number
 	/** Called with byte counts as they are hashed. */
 	onProgress?: (bytes: number) => void
 }
 
-/** Below this many bytes in all, workers are not worth starting (each costs a few milliseconds). */
-const WORKER_THRESHOLD = 64n << 20n
+/** Below this many bytes in all, a child process is not worth starting (each costs a few milliseconds). */
+const INLINE_BELOW = 64 << 20
 
-// Inside the compiled binary every module shares the entry's URL (/$bunfs/root/<binary>) and the worker,
-// a second entry point (scripts/build.ts), sits at ./core/ from there; from source it sits beside this file.
-const WORKER_URL = import.meta.url.startsWith('file:///$bunfs/')
-	? './core/hash-worker.ts'
-	: new URL('./hash-worker.ts', import.meta.url).href
+/** How to start a hashing child: the binary itself, or from source `bun src/main.ts`. */
+function childCommand(): string[] {
+	if (import.meta.url.startsWith('file:///$bunfs/')) {
+		// /proc/self/exe is this very binary even if the file was replaced since (an upgrade in place)
+		return [existsSync('/proc/self/exe') ? '/proc/self/exe' : process.execPath, HASH_CHILD_ARG]
+	}
+	return [process.execPath, join(import.meta.dir, '..', 'main.ts'), HASH_CHILD_ARG]
+}
 
 /** An error from reading a file while hashing, with the file's manifest path. */
 export class HashReadError extends Error {
@@ -50,9 +63,9 @@ export class HashReadError extends Error {
 export async function hashFiles(jobs: readonly HashJob[], options: HashOptions = {}): Promise<Map<string, string>> {
 	const todo = [...jobs].sort((a, b) => (b.size > a.size ? 1 : b.size < a.size ? -1 : 0))
 	const total = todo.reduce((sum, j) => sum + j.size, 0n)
-	const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), todo.length))
-	if (workers === 1 || total < WORKER_THRESHOLD) return hashOnThisThread(todo, options.onProgress)
-	return hashInWorkers(todo, workers, options.onProgress)
+	const processes = Math.max(1, Math.min(options.processes ?? availableParallelism(), todo.length))
+	if (total < BigInt(options.inlineBelow ?? INLINE_BELOW)) return hashOnThisThread(todo, options.onProgress)
+	return hashInChildren(todo, processes, options.onProgress)
 }
 
 function hashOnThisThread(jobs: HashJob[], onProgress?: (bytes: number) => void): Map<string, string> {
@@ -81,62 +94,83 @@ function hashOnThisThread(jobs: HashJob[], onProgress?: (bytes: number) => void)
 	return result
 }
 
-type WorkerMessage =
-	| { id: number; progress: number }
-	| { id: number; sha256: string }
-	| { id: number; error: { code: string; message: string } }
+/** Why a child that ended in the middle of a job failed it. */
+function childDied(job: HashJob, child: Bun.Subprocess): HashReadError {
+	if (child.signalCode === 'SIGBUS') return new HashReadError(job.path, 'ECHANGED', `${job.abspath} shrank while it was being hashed`)
+	const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`
+	return new HashReadError(job.path, 'EIO', `the hashing process ended unexpectedly (${how})`)
+}
 
-function hashInWorkers(jobs: HashJob[], count: number, onProgress?: (bytes: number) => void): Promise<Map<string, string>> {
+/** Calls `onLine` with each line of `stream`, as it arrives. */
+async function eachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+	const decoder = new TextDecoder()
+	let buffered = ''
+	for await (const chunk of stream) {
+		buffered += decoder.decode(chunk, { stream: true })
+		let newline: number
+		while ((newline = buffered.indexOf('\n')) >= 0) {
+			onLine(buffered.slice(0, newline))
+			buffered = buffered.slice(newline + 1)
+		}
+	}
+}
+
+function hashInChildren(jobs: HashJob[], count: number, onProgress?: (bytes: number) => void): Promise<Map<string, string>> {
 	const result = new Map<string, string>()
-	const pool: Worker[] = []
+	const children: Bun.Subprocess[] = []
+	const command = childCommand()
 	return new Promise<Map<string, string>>((resolve, reject) => {
 		let next = 0
-		let running = 0
-		let failed = false
-		const finish = (error?: Error) => {
-			for (const w of pool) w.terminate()
+		let settled = false
+		const settle = (error?: unknown) => {
+			if (settled) return
+			settled = true
+			for (const child of children) child.kill()
 			if (error) reject(error)
 			else resolve(result)
 		}
-		const feed = (worker: Worker) => {
-			const id = next++
-			const job = jobs[id]
-			if (!job) return
-			running++
-			worker.postMessage({ id, path: job.abspath })
-		}
-		for (let i = 0; i < count; i++) {
-			const worker = new Worker(WORKER_URL)
-			pool.push(worker)
-			worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
-				if (failed) return
-				const message = event.data
-				const job = jobs[message.id] as HashJob
-				if ('progress' in message) {
+		const start = () => {
+			const child = Bun.spawn(command, { stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' })
+			children.push(child)
+			let current: number | undefined
+			const feed = () => {
+				if (next >= jobs.length) {
+					current = undefined
+					void child.stdin.end()
+					return
+				}
+				current = next++
+				child.stdin.write(JSON.stringify({ id: current, path: (jobs[current] as HashJob).abspath }) + '\n')
+				void child.stdin.flush()
+			}
+			const onReply = (line: string) => {
+				if (settled) return
+				const reply = JSON.parse(line) as HashReply
+				const job = jobs[reply.id] as HashJob
+				if ('progress' in reply) {
 					try {
-						onProgress?.(message.progress)
+						onProgress?.(reply.progress)
 					} catch (error) {
-						failed = true // the caller's callback failed: stop the pool and pass its error on
-						finish(error as Error)
+						settle(error) // the caller's own callback failed: stop and pass its error on as it is
 					}
-					return
+				} else if ('error' in reply) {
+					settle(new HashReadError(job.path, reply.error.code, reply.error.message))
+				} else {
+					result.set(job.path, reply.sha256)
+					if (result.size === jobs.length) settle()
+					else feed()
 				}
-				running--
-				if ('error' in message) {
-					failed = true
-					finish(new HashReadError(job.path, message.error.code, message.error.message))
-					return
-				}
-				result.set(job.path, message.sha256)
-				if (next < jobs.length) feed(worker)
-				else if (running === 0) finish()
 			}
-			worker.onerror = (event) => {
-				if (failed) return
-				failed = true
-				finish(new Error(`hashing worker failed: ${event.message}`))
-			}
-			feed(worker)
+			const replies = eachLine(child.stdout, onReply)
+			void Promise.all([replies, child.exited]).then(() => {
+				if (current !== undefined) settle(childDied(jobs[current] as HashJob, child))
+			}, settle)
+			feed()
+		}
+		try {
+			for (let i = 0; i < count; i++) start()
+		} catch (error) {
+			settle(error)
 		}
 	})
 }

@@ -1,9 +1,9 @@
 /** Port of tests/test_integrity.py: hashing, the aggregate (and its coreutils recipe), artifact scans, diffs. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
-import { hashFileSync } from '../../src/core/hash-file.ts'
+import { FileChangedError, hashFileMapped, hashFileSync } from '../../src/core/hash-file.ts'
 import { HashReadError, type HashJob, hashFiles } from '../../src/core/hashing.ts'
 import { aggregateSha256, compareBytes, contentAddress, diffFiles, hasChanges, scanArtifacts } from '../../src/core/integrity.ts'
 import { ROOT } from '../helpers/paths.ts'
@@ -11,8 +11,8 @@ import { tempDir } from '../helpers/registry.ts'
 
 /** hash-file.ts reads in chunks of this many bytes (1 MiB); sizes around it are the awkward ones. */
 const CHUNK = 1 << 20
-/** hashing.ts starts workers only for sets of at least this many bytes (64 MiB). */
-const WORKER_THRESHOLD = 64 << 20
+/** hashing.ts starts hashing children only for sets of at least this many bytes (64 MiB). */
+const CHILD_THRESHOLD = 64 << 20
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
@@ -222,6 +222,47 @@ describe('diffFiles()', () => {
 	})
 })
 
+describe('hashFileMapped()', () => {
+	test('matches the read loop on awkward sizes, with progress for every byte', () => {
+		using dir = tempDir()
+		for (const size of [0, 1, CHUNK - 1, 16 * CHUNK, 16 * CHUNK + 1, 70 * CHUNK + 5]) {
+			const path = join(dir.path, `f${size}`)
+			writeFileSync(path, size > 4 * CHUNK ? Buffer.alloc(size, size % 251) : randomBytes(size))
+			let seen = 0
+			expect(hashFileMapped(path, (n) => (seen += n))).toBe(hashFileSync(path))
+			expect(seen).toBe(size)
+		}
+	})
+
+	test('a file that grows while it is hashed is a FileChangedError, not a digest of a prefix', () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'grows.bin')
+		writeFileSync(path, Buffer.alloc(40 * CHUNK, 1))
+		let grown = false
+		const hashing = () =>
+			hashFileMapped(path, () => {
+				if (!grown) appendFileSync(path, 'more')
+				grown = true
+			})
+		expect(hashing).toThrow(FileChangedError)
+	})
+
+	test('a file replaced by a rename while it is hashed is a FileChangedError', () => {
+		using dir = tempDir()
+		const path = join(dir.path, 'model.bin')
+		writeFileSync(path, Buffer.alloc(40 * CHUNK, 1))
+		let replaced = false
+		const hashing = () =>
+			hashFileMapped(path, () => {
+				if (replaced) return
+				replaced = true
+				writeFileSync(path + '.new', Buffer.alloc(40 * CHUNK, 2))
+				renameSync(path + '.new', path)
+			})
+		expect(hashing).toThrow(FileChangedError)
+	})
+})
+
 describe('compareBytes()', () => {
 	test('orders by UTF-8 bytes, as LC_ALL=C sort does', () => {
 		expect(['b', 'B', '😀', '\uff01', 'a'].sort(compareBytes)).toEqual(['B', 'a', 'b', '\uff01', '😀'])
@@ -229,12 +270,12 @@ describe('compareBytes()', () => {
 })
 
 describe('hashFiles()', () => {
-	test('hashes small sets on the calling thread, with the same answers for any worker count', async () => {
+	test('hashes small sets on the calling thread, with the same answers for any process count', async () => {
 		using dir = tempDir()
 		for (let i = 0; i < 7; i++) writeFileSync(join(dir.path, `f${i}`), randomBytes(100_000 * i))
 		const jobs = jobsOf(dir.path)
-		const serial = await hashFiles(jobs, { workers: 1 })
-		expect(await hashFiles(jobs, { workers: 4 })).toEqual(serial)
+		const serial = await hashFiles(jobs, { processes: 1 })
+		expect(await hashFiles(jobs, { processes: 4 })).toEqual(serial)
 		for (const job of jobs) expect(serial.get(job.path)).toBe(sha256(readFileSync(job.abspath)))
 	})
 
@@ -262,8 +303,8 @@ describe('hashFiles()', () => {
 		expect(calls).toBe(1)
 	})
 
-	describe('in workers (sets of 64 MiB and more)', () => {
-		// Awkward sizes beside a large filler, so that the set is big enough for workers.
+	describe('in child processes (sets of 64 MiB and more, or any set with inlineBelow: 0)', () => {
+		// Awkward sizes beside a large filler, so that the set is big enough for children.
 		const sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 3, 3, 17 * CHUNK + 1, 40 * CHUNK]
 		let dir: ReturnType<typeof tempDir>
 		let jobs: HashJob[]
@@ -278,24 +319,45 @@ describe('hashFiles()', () => {
 				expected.set(`f${i}.bin`, sha256(data))
 			})
 			jobs = jobsOf(dir.path)
-			expect(jobs.reduce((sum, j) => sum + j.size, 0n)).toBeGreaterThanOrEqual(BigInt(WORKER_THRESHOLD))
+			expect(jobs.reduce((sum, j) => sum + j.size, 0n)).toBeGreaterThanOrEqual(BigInt(CHILD_THRESHOLD))
 		})
 		afterAll(() => dir[Symbol.dispose]())
 
 		test('match node:crypto on awkward sizes, and the serial answer', async () => {
-			expect(await hashFiles(jobs, { workers: 2 })).toEqual(expected)
-			expect(await hashFiles(jobs, { workers: 1 })).toEqual(expected)
+			expect(await hashFiles(jobs, { processes: 2 })).toEqual(expected)
+			expect(await hashFiles(jobs, { processes: 1 })).toEqual(expected)
 		})
 
 		test('report progress for every byte', async () => {
 			let seen = 0
-			await hashFiles(jobs, { workers: 2, onProgress: (n) => (seen += n) })
+			await hashFiles(jobs, { processes: 2, onProgress: (n) => (seen += n) })
 			expect(seen).toBe(sizes.reduce((a, b) => a + b, 0))
+		})
+
+		test('small sets go to a child too when the caller must never block (the server)', async () => {
+			const small = jobs.filter((j) => j.size < 4n * BigInt(CHUNK))
+			const got = await hashFiles(small, { processes: 2, inlineBelow: 0 })
+			expect(got).toEqual(new Map(small.map((j) => [j.path, expected.get(j.path) as string])))
+		})
+
+		test('a file that shrinks under the mapping kills only the child: a HashReadError says it changed', async () => {
+			using scratch = tempDir()
+			const path = join(scratch.path, 'shrinks.bin')
+			writeFileSync(path, Buffer.alloc(96 * CHUNK, 7))
+			let truncated = false
+			const err = await hashFiles([{ path: 'shrinks.bin', abspath: path, size: BigInt(96 * CHUNK) }], {
+				onProgress: () => {
+					if (!truncated) truncateSync(path, CHUNK)
+					truncated = true
+				}
+			}).catch((e: unknown) => e)
+			expect(err).toBeInstanceOf(HashReadError)
+			expect(err).toMatchObject({ path: 'shrinks.bin', code: 'ECHANGED' })
 		})
 
 		test('a file that disappears is a HashReadError naming it', async () => {
 			const missing = { path: 'gone.bin', abspath: join(dir.path, 'gone.bin'), size: 1n }
-			const err = await hashFiles([...jobs, missing], { workers: 2 }).catch((e: unknown) => e)
+			const err = await hashFiles([...jobs, missing], { processes: 2 }).catch((e: unknown) => e)
 			expect(err).toBeInstanceOf(HashReadError)
 			expect(err).toMatchObject({ path: 'gone.bin', code: 'ENOENT' })
 		})
@@ -304,7 +366,7 @@ describe('hashFiles()', () => {
 			const stop = new Error('stop')
 			let calls = 0
 			const err = await hashFiles(jobs, {
-				workers: 2,
+				processes: 2,
 				onProgress: () => {
 					calls++
 					throw stop
