@@ -49,6 +49,11 @@ export interface Deps {
 	settings: Settings
 	store: RegistryStore
 	state: StateDb
+	/**
+	 * Artifact sets smaller than this many bytes are hashed on the calling thread (default: hashing.ts's
+	 * 64 MiB). The server sets 0: every hash then runs in a child process and never blocks its requests.
+	 */
+	inlineHashBelow?: number
 }
 
 /** The store and state database of the registry named in `settings`. */
@@ -241,7 +246,7 @@ export async function verifyModel(deps: Deps, name: string, hooks: ProgressHooks
 	if (scan.dangling.length) throw new ArtifactsMissing(name, `broken symlinks: ${scan.dangling.slice(0, 10).join(', ')}`)
 	const total = scan.files.reduce((sum, f) => sum + f.fingerprint.size, 0n)
 	hooks.onStart?.(scan.files.length, Number(total))
-	const hashes = await hashArtifacts(name, scan.files, hooks)
+	const hashes = await hashArtifacts(deps, name, scan.files, hooks)
 	const after = scanModel(deps, entry)
 	const moved = diffFiles(fingerprints(scan.files), fingerprints(after.files))
 	if (hasChanges(moved)) {
@@ -300,15 +305,20 @@ function fingerprints(files: readonly ArtifactFile[]): Map<string, string> {
 	return new Map(files.map((f) => [f.path, fingerprintKey(f.fingerprint)]))
 }
 
-async function hashArtifacts(name: string, files: readonly ArtifactFile[], hooks: ProgressHooks): Promise<Map<string, string>> {
+const HASH_FAILURES: Record<string, string> = {
+	ENOENT: 'disappeared while hashing',
+	ECHANGED: 'changed while it was being hashed: verify again once it is complete'
+}
+
+async function hashArtifacts(deps: Deps, name: string, files: readonly ArtifactFile[], hooks: ProgressHooks): Promise<Map<string, string>> {
 	try {
 		return await hashFiles(
 			files.map((f) => ({ path: f.path, abspath: f.abspath, size: f.fingerprint.size })),
-			{ onProgress: hooks.onProgress }
+			{ onProgress: hooks.onProgress, inlineBelow: deps.inlineHashBelow }
 		)
 	} catch (error) {
 		if (error instanceof HashReadError) {
-			const why = error.code === 'ENOENT' ? 'disappeared while hashing' : 'is not readable'
+			const why = HASH_FAILURES[error.code] ?? 'is not readable'
 			throw new ArtifactsMissing(name, `${error.path} ${why}`)
 		}
 		throw error

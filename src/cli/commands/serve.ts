@@ -37,9 +37,10 @@ export function registerServeCommand(cli: CAC, ctx: CommandContext): void {
 						'Set IMAGEWORKS_API_TOKEN, or pass --allow-unauthenticated if that is intended'
 				)
 			}
+			deps.store.shareStatsWithinATurn()
 			deps.store.load() // fail fast, with the registry's own message, when it cannot be read at start
 			const { createApp } = await import('../../http/app.ts')
-			const app = createApp(deps).listen({ hostname: host, port })
+			const app = createApp({ ...deps, inlineHashBelow: 0 }).listen({ hostname: host, port })
 			const server = app.server
 			if (!server) throw new Error('the server did not start')
 			ctx.out.line(
