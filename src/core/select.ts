@@ -29,14 +29,25 @@ export function endpointOf(entry: RegistryEntry): string {
 	return `http://${host || 'localhost'}:${port}/v1`
 }
 
-/** Where and how to reach `entry`. */
+const selections = new WeakMap<RegistryEntry, Selection>()
+
+/**
+ * Where and how to reach `entry`. Built once per entry of a snapshot (entries never change in place) and
+ * frozen, since every caller shares it.
+ */
 export function selectionOf(entry: RegistryEntry): Selection {
+	let selection = selections.get(entry)
+	if (!selection) selections.set(entry, (selection = Object.freeze(buildSelection(entry))))
+	return selection
+}
+
+function buildSelection(entry: RegistryEntry): Selection {
 	return {
 		name: entry.name,
 		endpoint: endpointOf(entry),
 		backend: entry.backend,
 		internal_model_id: internalModelId(entry),
-		capabilities: { ...capabilitiesOf(entry) },
+		capabilities: Object.freeze({ ...capabilitiesOf(entry) }),
 		locked: isLocked(entry),
 		deprecated: isDeprecated(entry),
 		display_name: entry.display_name ?? null

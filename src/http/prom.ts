@@ -13,18 +13,25 @@ import type { Deps } from '../core/service.ts'
 /** Operation counts of this server process. */
 export interface Counters {
 	/** Run `work` and count it by operation and outcome: `ok`, or the code of the loader error it failed with. */
-	counted<T>(operation: 'select' | 'verify' | 'probe_vision' | 'bench', work: () => T | Promise<T>): Promise<T>
+	counted<T>(operation: 'select' | 'verify' | 'probe_vision' | 'bench', work: () => T): T
 	lockViolation(): void
 }
 
 /** The registry of metric families and the counters routes bump. */
 export function createProm(deps: Deps): { registry: Registry; counters: Counters } {
 	const registry = new Registry()
-	const operations = new Counter({
+	// Counted in a plain map and handed to prom-client at scrape time: prom-client hashes the label set on
+	// every inc(), even through a labelled child, which cost more than a whole select.
+	const operationCounts = new Map<string, { operation: string; outcome: string; count: number }>()
+	new Counter({
 		name: 'imageworks_operations_total',
 		help: 'Requests handled by this server, by operation and outcome (ok, or the error code).',
 		labelNames: ['operation', 'outcome'],
-		registers: [registry]
+		registers: [registry],
+		collect() {
+			this.reset()
+			for (const { operation, outcome, count } of operationCounts.values()) this.inc({ operation, outcome }, count)
+		}
 	})
 	const violations = new Counter({
 		name: 'imageworks_lock_violations_total',
@@ -60,18 +67,38 @@ export function createProm(deps: Deps): { registry: Registry; counters: Counters
 			for (const row of deps.state.probeOutcomeCounts()) this.set({ model: row.model, outcome: row.outcome }, row.count)
 		}
 	})
+	const count = (operation: string, outcome: string) => {
+		const key = `${operation}\0${outcome}`
+		const row = operationCounts.get(key)
+		if (row) row.count++
+		else operationCounts.set(key, { operation, outcome, count: 1 })
+	}
+	const failed = (operation: string, error: unknown) => count(operation, error instanceof LoaderError ? error.code : 'error')
 	return {
 		registry,
 		counters: {
-			async counted(operation, work) {
+			counted<T>(operation: string, work: () => T): T {
+				let result: T
 				try {
-					const result = await work()
-					operations.inc({ operation, outcome: 'ok' })
-					return result
+					result = work()
 				} catch (error) {
-					operations.inc({ operation, outcome: error instanceof LoaderError ? error.code : 'error' })
+					failed(operation, error)
 					throw error
 				}
+				if (!(result instanceof Promise)) {
+					count(operation, 'ok')
+					return result
+				}
+				return result.then(
+					(value: unknown) => {
+						count(operation, 'ok')
+						return value
+					},
+					(error: unknown) => {
+						failed(operation, error)
+						throw error
+					}
+				) as T // a promise of the same value
 			},
 			lockViolation: () => violations.inc()
 		}

@@ -3,11 +3,12 @@ import { Elysia } from 'elysia'
 import { RequestError } from '../../core/errors.ts'
 import type { Registry } from '../../core/registry.ts'
 import { ModelSummary, Selection } from '../../core/schema.ts'
-import { type Deps, backendStatus, listModels, selectReady } from '../../core/service.ts'
+import { type Deps, backendStatus, listModels, selectModel, selectReady } from '../../core/service.ts'
 import { selectionOf } from '../../core/select.ts'
 import type { Counters } from '../prom.ts'
 import { BODY_ERRORS, ModelsQuery, SelectBody, responses } from '../model.ts'
 import { Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 
 const ModelRow = Type.Composite([
 	ModelSummary,
@@ -27,6 +28,24 @@ function listBody(registry: Registry, role: string | undefined): string {
 		if (cache.size < 256) cache.set(key, body)
 	}
 	return body
+}
+
+const selectionBodies = new WeakMap<Selection, string>()
+const checkSelection = TypeCompiler.Compile(Selection)
+
+/**
+ * A selection as a JSON response, serialised and checked against its schema once per entry of a snapshot
+ * (a selection is shared per entry: core/select.ts). Elysia's own response check is skipped for a Response,
+ * so the check is made here; a selection that breaks it is our bug, answered 500 and logged.
+ */
+function selectionResponse(selection: Selection): Response {
+	let body = selectionBodies.get(selection)
+	if (body === undefined) {
+		const name: string = selection.name
+		if (!checkSelection.Check(selection)) throw new Error(`the selection of ${name} breaks the Selection schema`)
+		selectionBodies.set(selection, (body = JSON.stringify(selection)))
+	}
+	return new Response(body, { headers: { 'content-type': 'application/json' } })
 }
 
 export function modelRoutes(deps: Deps, counters: Counters) {
@@ -57,13 +76,11 @@ export function modelRoutes(deps: Deps, counters: Counters) {
 			'/v1/select',
 			({ body }) => {
 				const { registry } = deps.store.loadOrLastGood()
-				return counters.counted('select', () =>
-					selectReady(
-						deps,
-						{ name: body.name, role: body.role, require: body.require_capabilities, checkBackend: body.check_backend },
-						registry
-					)
-				)
+				const request = { name: body.name, role: body.role, require: body.require_capabilities }
+				// Without a backend check, select is synchronous: no promise on the hot path.
+				return body.check_backend
+					? counters.counted('select', () => selectReady(deps, { ...request, checkBackend: true }, registry)).then(selectionResponse)
+					: selectionResponse(counters.counted('select', () => selectModel(deps, request, registry)))
 			},
 			{
 				parse: 'json',
