@@ -4,6 +4,8 @@
  * Tables and results go to stdout; errors and progress to stderr. `NO_COLOR` turns colour off, and so
  * does a pipe.
  */
+import { writeSync } from 'node:fs'
+import { isatty } from 'node:tty'
 import { CANONICAL } from '../core/capabilities.ts'
 import type { BenchResult, LockResult, MetricsSummary, ModelSummary, ProbeResult, Selection, VerifyResult } from '../core/schema.ts'
 
@@ -18,14 +20,33 @@ export interface Io {
 	env: Record<string, string | undefined>
 }
 
-/** The process's own stdout and stderr. */
+/**
+ * The process's own stdout and stderr, written with synchronous writes to file descriptors 1 and 2:
+ * `process.stdout` loads Node's whole stream stack, which was 10 ms of every command's 20 (measured).
+ */
 export function systemIo(): Io {
 	return {
-		stdout: (text) => void process.stdout.write(text),
-		stderr: (text) => void process.stderr.write(text),
-		stderrIsTty: Boolean(process.stderr.isTTY),
-		stdoutIsTty: Boolean(process.stdout.isTTY),
+		stdout: (text) => writeAll(1, text),
+		stderr: (text) => writeAll(2, text),
+		stderrIsTty: isatty(2),
+		stdoutIsTty: isatty(1),
 		env: process.env
+	}
+}
+
+/** All of `text` to `fd`, waiting out a full non-blocking pipe; a reader that left (EPIPE) ends output. */
+function writeAll(fd: number, text: string): void {
+	const bytes = Buffer.from(text, 'utf8')
+	let at = 0
+	while (at < bytes.length) {
+		try {
+			at += writeSync(fd, bytes, at, bytes.length - at)
+		} catch (error) {
+			const code = (error as NodeJS.ErrnoException).code
+			if (code === 'EAGAIN') Bun.sleepSync(1)
+			else if (code === 'EPIPE') return
+			else throw error
+		}
 	}
 }
 

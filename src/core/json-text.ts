@@ -321,16 +321,21 @@ export function locateElements(text: string): ElementSpan[] | null {
  */
 export function shiftSpans(spans: readonly ElementSpan[], index: number, text: string, delta: number): ElementSpan[] {
 	const old = spans[index] as ElementSpan
-	const start = old.start
-	const end = old.end + delta
-	const located = locateElements(`[${text.slice(start, end)}]`)?.[0]
-	const moveBy = (span: ElementSpan, by: number): ElementSpan => ({
-		start: span.start + by,
-		end: span.end + by,
-		members: span.members?.map((m) => ({ ...m, keyStart: m.keyStart + by, valueStart: m.valueStart + by, valueEnd: m.valueEnd + by })) ?? null
-	})
-	const replaced = located ? moveBy(located, start - 1) : { start, end, members: null }
-	return spans.map((span, i) => (i < index ? span : i === index ? replaced : moveBy(span, delta)))
+	const replaced = withMembers(text, { start: old.start, end: old.end + delta, members: null })
+	// Later elements keep only their bounds: a write locates the members of the one element it changes.
+	return spans.map((span, i) => (i < index ? span : i === index ? replaced : { start: span.start + delta, end: span.end + delta, members: null }))
+}
+
+/** `span`, an element of `text`, located again with its members: a scan of that one element only. */
+export function withMembers(text: string, span: ElementSpan): ElementSpan {
+	const located = locateElements(`[${text.slice(span.start, span.end)}]`)?.[0]
+	if (!located) return { ...span, members: null }
+	const by = span.start - 1
+	return {
+		start: located.start + by,
+		end: located.end + by,
+		members: located.members?.map((m) => ({ ...m, keyStart: m.keyStart + by, valueStart: m.valueStart + by, valueEnd: m.valueEnd + by })) ?? null
+	}
 }
 
 /** Options for {@link spliceElement}. */

@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS samples (
     source TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_model ON samples (model, id);
+CREATE TABLE IF NOT EXISTS registry_layout (
+    stamp TEXT PRIMARY KEY,
+    offsets BLOB NOT NULL
+);
 `
 
 /** `configs/model_registry.json` -> `configs/model_registry.state.sqlite`. */
@@ -97,6 +101,17 @@ export function statePathFor(registryPath: string): string {
 export interface WriteLock {
 	/** Run `fn` under the lock; it is released whether `fn` returns or throws. */
 	withWriteLock<T>(fn: () => T): Promise<T>
+	/**
+	 * The element offsets recorded for the registry file with this stamp (see {@link rememberLayout}), if
+	 * the last writer left them. Call under the lock.
+	 */
+	layoutFor?(stamp: string): Uint32Array | undefined
+	/**
+	 * Record that the registry file with this stamp is valid, with its elements at these offsets (start and
+	 * end of each). A writer that finds the same stamp skips validating and scanning the whole file: the
+	 * stamp holds the ctime, which no edit can keep. Call under the lock, so it commits with the write.
+	 */
+	rememberLayout?(stamp: string, offsets: Uint32Array): void
 }
 
 /** Options of {@link StateDb}. */
@@ -168,6 +183,18 @@ export class StateDb implements WriteLock {
 			if (db.inTransaction) db.exec('ROLLBACK')
 			throw error
 		}
+	}
+
+	layoutFor(stamp: string): Uint32Array | undefined {
+		const row = this.#open().query('SELECT offsets FROM registry_layout WHERE stamp = ?').get(stamp) as { offsets: Uint8Array } | null
+		if (!row || row.offsets.byteLength % 8 !== 0) return undefined
+		return new Uint32Array(row.offsets.slice().buffer)
+	}
+
+	rememberLayout(stamp: string, offsets: Uint32Array): void {
+		const db = this.#open()
+		db.exec('DELETE FROM registry_layout')
+		db.query('INSERT INTO registry_layout (stamp, offsets) VALUES (?, ?)').run(stamp, new Uint8Array(offsets.buffer, offsets.byteOffset, offsets.byteLength))
 	}
 
 	/** Replace what the last successful verify saw (call inside {@link StateDb.withWriteLock}). */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
-import { locateElements, scanJson, shiftSpans, spliceElement } from '../../src/core/json-text.ts'
+import { type ElementSpan, locateElements, scanJson, shiftSpans, spliceElement, withMembers } from '../../src/core/json-text.ts'
 import { EXAMPLE_REGISTRY } from '../helpers/paths.ts'
 
 const fullScan = (text: string) => {
@@ -31,15 +31,29 @@ describe('locateElements()', () => {
 	})
 })
 
+const bounds = (spans: readonly ElementSpan[]) => spans.map(({ start, end }) => ({ start, end }))
+
 describe('shiftSpans()', () => {
-	test('after a splice, equals a fresh scan of the new text, for every element changed', () => {
+	test('after a splice, equals a fresh scan of the new text (bounds of all, members of the changed one)', () => {
 		const text = SAMPLES['the example registry'] as string
 		const parsed = JSON.parse(text) as Record<string, unknown>[]
 		const spans = fullScan(text) ?? []
 		parsed.forEach((before, index) => {
 			const after = { ...before, version_lock: { locked: true, expected_aggregate_sha256: 'a'.repeat(64) }, added: [1, { b: 'c' }] }
-			const next = spliceElement(text, spans[index] as NonNullable<(typeof spans)[number]>, { before, after })
-			expect(shiftSpans(spans, index, next, next.length - text.length)).toEqual(fullScan(next) ?? [])
+			const next = spliceElement(text, spans[index] as ElementSpan, { before, after })
+			const shifted = shiftSpans(spans, index, next, next.length - text.length)
+			const fresh = fullScan(next) ?? []
+			expect(bounds(shifted)).toEqual(bounds(fresh))
+			expect(shifted[index]).toEqual(fresh[index] as ElementSpan)
 		})
 	})
+})
+
+describe('withMembers()', () => {
+	for (const [label, text] of Object.entries(SAMPLES)) {
+		test(`locates one element's members as the full scanner does: ${label}`, () => {
+			const fresh = fullScan(text) ?? []
+			for (const span of fresh) expect(withMembers(text, { start: span.start, end: span.end, members: null })).toEqual(span)
+		})
+	}
 })

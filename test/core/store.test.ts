@@ -251,6 +251,85 @@ describe('RegistryStore.updateEntry()', () => {
 		expect(b?.['deprecated']).toBe(true)
 	})
 
+	describe('a cold writer trusts the layout the last writer recorded for this very file', () => {
+		/** A registry written once by a store, so that the state database holds its layout. */
+		async function recorded(dir: string) {
+			const path = writeRegistry(join(dir, 'r.json'), [entry('a', { aliases: ['alias-a'] }), entry('b'), entry('c')])
+			using first = openStore(path)
+			await first.updateEntry('a', (raw) => {
+				raw['deprecated'] = false
+			})
+			return path
+		}
+
+		test('it reads only the entry it changes (by name or alias), and the rest stays byte-identical', async () => {
+			using dir = tempDir()
+			const path = await recorded(dir.path)
+			const registry = await import('../../src/core/registry.ts')
+			const full = spyOn(registry, 'parseRegistry')
+			try {
+				for (const [name, field] of [['c', 'display_name'], ['alias-a', 'license'], ['b', 'display_name']] as const) {
+					// the same change through the full path, on a copy with no recorded layout, is the reference
+					const copy = join(dir.path, `copy-${name}.json`)
+					writeFileSync(copy, readFileSync(path))
+					const change = (raw: Raw) => {
+						raw[field] = `set by ${name}`
+					}
+					using cold = openStore(path)
+					await cold.updateEntry(name, change)
+					expect(full).not.toHaveBeenCalled()
+					using reference = openStore(copy)
+					await reference.updateEntry(name, change)
+					expect(full).toHaveBeenCalled() // the spy sees the full path, so its silence above means something
+					full.mockClear()
+					expect(readFileSync(path, 'utf8')).toBe(readFileSync(copy, 'utf8'))
+				}
+			} finally {
+				full.mockRestore()
+			}
+			expect(parseRegistry(readFileSync(path, 'utf8'), path).entries.map((e) => e.name)).toEqual(['a', 'b', 'c'])
+		})
+
+		test('a hand edit since (even of the same size) is validated in full: a broken entry refuses the write', async () => {
+			using dir = tempDir()
+			const path = await recorded(dir.path)
+			const text = readFileSync(path, 'utf8')
+			// same length, same inode: only the ctime (and mtime) tell that the file changed
+			const broken = text.replace('"backend": "vllm"', '"backend": 123456')
+			expect(broken.length).toBe(text.length)
+			const fd = fs.openSync(path, 'r+')
+			fs.writeSync(fd, broken, 0)
+			fs.closeSync(fd)
+			using cold = openStore(path)
+			const err = await rejected(
+				RegistryInvalid,
+				cold.updateEntry('c', (raw) => {
+					raw['deprecated'] = true
+				})
+			)
+			expect(err.problems.join('\n')).toContain('backend')
+			expect(readFileSync(path, 'utf8')).toBe(broken)
+		})
+
+		test('an unknown name still gets suggestions, and a clashing rename is still refused', async () => {
+			using dir = tempDir()
+			const path = await recorded(dir.path)
+			using cold = openStore(path)
+			const missing = await rejected(ModelNotFound, cold.updateEntry('alias-b', () => undefined))
+			expect(missing.message).toContain('alias-a')
+			using again = openStore(path)
+			const before = readFileSync(path, 'utf8')
+			const clash = await rejected(
+				RegistryInvalid,
+				again.updateEntry('c', (raw) => {
+					raw['model_aliases'] = ['b']
+				})
+			)
+			expect(clash.problems.join('\n')).toContain('"b"')
+			expect(readFileSync(path, 'utf8')).toBe(before)
+		})
+	})
+
 	test('an invalid registry is never rewritten', async () => {
 		using dir = tempDir()
 		const path = join(dir.path, 'r.json')
