@@ -8,13 +8,40 @@
  *   reaches the one-core limit. A file that shrinks while it is mapped kills the process with SIGBUS, so
  *   this runs only in a hashing child process (hash-child.ts), never in the CLI's or the server's own.
  */
+import { FFIType, dlopen, ptr } from 'bun:ffi'
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs'
 
 const CHUNK = 1 << 20
-/** Bytes mapped at a time: small enough that the mapped pages in memory stay a few tens of MB. */
-const WINDOW = 16 << 20
-/** Mapped windows are unmapped when their buffer is collected; a collection this often bounds the memory. */
+/** Bytes mapped at a time. */
+const WINDOW = 8 << 20
+/** Without madvise, mapped windows leave memory only when their buffers are collected: this often. */
 const COLLECT_EVERY = 64 << 20
+const MADV_DONTNEED = 4 // the same on Linux and macOS
+/** Why a file may not map although it reads: no write access (Bun.mmap opens read-write), or no mmap. */
+const UNMAPPABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ETXTBSY', 'EINVAL', 'ENODEV'])
+
+type Release = (window: Uint8Array) => void
+let release: Release | null | undefined
+
+/**
+ * Drops a hashed window's pages from this process's memory (`madvise(MADV_DONTNEED)`; the page cache keeps
+ * them), so the resident set stays one window however big the file. Null where libc cannot be opened.
+ */
+function pageRelease(): Release | null {
+	if (release !== undefined) return release
+	release = null
+	const names = process.platform === 'darwin' ? ['libc.dylib'] : ['libc.so.6', `libc.musl-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`]
+	for (const name of names) {
+		try {
+			const libc = dlopen(name, { madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 } })
+			release = (window) => void libc.symbols.madvise(ptr(window), window.byteLength, MADV_DONTNEED)
+			break
+		} catch {
+			// not this libc
+		}
+	}
+	return release
+}
 /** Progress is reported at most this often, in bytes, so messages stay cheap next to hashing. */
 const REPORT_EVERY = 16 << 20
 
@@ -50,7 +77,8 @@ export function hashFileSync(path: string, onProgress?: (bytes: number) => void)
 
 /**
  * The sha256 hex digest of the file at `path`, hashed in place through mapped windows.
- * Falls back to {@link hashFileSync} where mapping is not available (Windows, special files).
+ * Falls back to {@link hashFileSync} where mapping is not available (Windows, special files, and files
+ * this process may not open for writing, which Bun.mmap requires).
  * @throws {FileChangedError} when the file was replaced, or its size or mtime moved, while it was hashed
  */
 export function hashFileMapped(path: string, onProgress?: (bytes: number) => void): string {
@@ -60,16 +88,25 @@ export function hashFileMapped(path: string, onProgress?: (bytes: number) => voi
 		const size = Number(before.size)
 		if (!before.isFile() || process.platform === 'win32') return hashFileSync(path, onProgress)
 		const hasher = new Bun.CryptoHasher('sha256')
+		const drop = pageRelease()
 		let sinceCollect = 0
 		for (let offset = 0; offset < size; offset += WINDOW) {
 			const length = Math.min(WINDOW, size - offset)
-			hasher.update(Bun.mmap(path, { offset, size: length, shared: false }))
-			onProgress?.(length)
-			sinceCollect += length
-			if (sinceCollect >= COLLECT_EVERY) {
+			let window: Uint8Array
+			try {
+				window = Bun.mmap(path, { offset, size: length, shared: false })
+			} catch (error) {
+				// Bun.mmap opens the file for writing: a read-only file or file system is read instead.
+				if (offset === 0 && UNMAPPABLE.has((error as NodeJS.ErrnoException).code ?? '')) return hashFileSync(path, onProgress)
+				throw error
+			}
+			hasher.update(window)
+			if (drop) drop(window)
+			else if ((sinceCollect += length) >= COLLECT_EVERY) {
 				Bun.gc(true)
 				sinceCollect = 0
 			}
+			onProgress?.(length)
 		}
 		// Windows are mapped by path: the path must still name the same, unchanged file.
 		const after = statSync(path, { bigint: true })

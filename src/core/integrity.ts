@@ -36,10 +36,26 @@ export function fingerprintOf(st: BigIntStats): Fingerprint {
 	return { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, inode: st.ino }
 }
 
-/** Compare strings by their UTF-8 bytes (what `LC_ALL=C sort` does). */
+/**
+ * Compare strings by their UTF-8 bytes (what `LC_ALL=C sort` does). UTF-8 byte order is code point order,
+ * which differs from JavaScript's UTF-16 order only where a surrogate meets a unit from U+E000 up: the first
+ * differing units are compared with surrogates lifted above those. No encoding, no allocation.
+ */
 export function compareBytes(a: string, b: string): number {
 	if (a === b) return 0
-	return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+	const n = Math.min(a.length, b.length)
+	for (let i = 0; i < n; i++) {
+		const x = a.charCodeAt(i)
+		const y = b.charCodeAt(i)
+		if (x !== y) return codePointRank(x) - codePointRank(y)
+	}
+	return a.length - b.length
+}
+
+/** A UTF-16 unit's place in code point order: surrogates (U+D800-DFFF) go above U+E000-FFFF. */
+function codePointRank(unit: number): number {
+	if (unit < 0xd800) return unit
+	return unit < 0xe000 ? unit + 0x2000 : unit - 0x800
 }
 
 /**

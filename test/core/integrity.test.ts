@@ -267,6 +267,21 @@ describe('compareBytes()', () => {
 	test('orders by UTF-8 bytes, as LC_ALL=C sort does', () => {
 		expect(['b', 'B', '😀', '\uff01', 'a'].sort(compareBytes)).toEqual(['B', 'a', 'b', '\uff01', '😀'])
 	})
+
+	test('agrees with comparing the UTF-8 encodings, on random strings full of surrogates and high units', () => {
+		const units = [0x41, 0x7a, 0xe9, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff]
+		const pairs = ['\ud83d\ude00', '\u{10000}', '\u{10ffff}']
+		let seed = 7
+		const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+		const random = () =>
+			Array.from({ length: next() % 5 }, () => (next() % 3 === 0 ? pairs[next() % pairs.length] : String.fromCharCode(units[next() % units.length] as number))).join('')
+		const sign = (n: number) => Math.sign(n)
+		for (let i = 0; i < 5000; i++) {
+			const a = random()
+			const b = random()
+			expect(sign(compareBytes(a, b))).toBe(sign(Buffer.compare(Buffer.from(a), Buffer.from(b))))
+		}
+	})
 })
 
 describe('hashFiles()', () => {

@@ -3,12 +3,14 @@
  * processes, signals and file systems. (Probe and bench reliability come with those features.)
  */
 import { describe, expect, test } from 'bun:test'
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, readdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LoaderError, RegistryError, RegistryWriteError } from '../../src/core/errors.ts'
 import { parseRegistry } from '../../src/core/registry.ts'
 import { selectModel } from '../../src/core/service.ts'
 import { runBinary, startServer } from '../helpers/binary.ts'
+import { BINARY } from '../helpers/paths.ts'
 import { coreModule, spawnScript } from '../helpers/child.ts'
 import { referenceBackend } from '../helpers/reference-backend.ts'
 import { depsFor, entry, makeModelDir, readJson, tempDir, writeRegistry } from '../helpers/registry.ts'
@@ -346,6 +348,43 @@ describe('faults of the file system', () => {
 			temps: []
 		})
 	})
+
+	test.skipIf(!canMountTmpfs())('a model on a read-only file system verifies, through the binary, in a hashing child', async () => {
+		using dir = tempDir()
+		const models = join(dir.path, 'ro')
+		mkdirSync(models)
+		const registry = writeRegistry(join(dir.path, 'model_registry.json'), [entry('ro', { modelPath: models })])
+		const data = randomBytes(80 << 20) // over 64 MiB: hashed in a child process, which maps files
+		const expected = createHash('sha256').update(data).digest('hex')
+		writeFileSync(join(dir.path, 'data.bin'), data)
+		const shell = 'mount -t tmpfs -o size=100m tmpfs "$1" && cp "$2" "$1/model.bin" && mount -o remount,ro "$1" && exec "$3" --registry "$4" --json verify ro'
+		const proc = Bun.spawn(['unshare', '-m', 'sh', '-c', shell, 'sh', models, join(dir.path, 'data.bin'), BINARY, registry], { stdout: 'pipe', stderr: 'pipe' })
+		const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+		expect({ code, err }).toEqual({ code: 0, err: '' })
+		const result = JSON.parse(out) as { status: string; aggregate_sha256: string }
+		expect(result.status).toBe('ok')
+		expect(result.aggregate_sha256).toBe(createHash('sha256').update(`${expected}  model.bin`).digest('hex'))
+	}, SLOW)
+
+	test('a file truncated while the server hashes it fails that verify, not the server', async () => {
+		using dir = tempDir()
+		const models = join(dir.path, 'm')
+		mkdirSync(models)
+		const file = join(models, 'model.bin')
+		writeFileSync(file, '')
+		truncateSync(file, 1 << 30) // sparse: 1 GiB to hash, no disk used
+		const registry = writeRegistry(join(dir.path, 'model_registry.json'), [entry('shrinks', { modelPath: models })])
+		await using server = await startServer(registry)
+		const pending = fetch(`${server.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"shrinks"}' })
+		await Bun.sleep(150) // hashing 1 GiB takes most of a second
+		truncateSync(file, 4096)
+		const res = await pending
+		const body = (await res.json()) as { detail: { error: string; message: string } }
+		expect(res.status).toBe(422)
+		expect(body.detail.message).toContain('model.bin changed while it was being hashed: verify again once it is complete')
+		expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+		expect(server.proc.exitCode).toBeNull()
+	}, SLOW)
 
 	test('a write error is a registry error with its own code (the API answers 503, the CLI exits 1)', () => {
 		const err = new RegistryWriteError('/x/r.json', 'the disk is full')
