@@ -17,13 +17,14 @@ import { type RegistryEntry, registryEntryChecker } from './schema.ts'
 
 /** The registry's entries in file order, indexed by name and alias. Never mutated once built. */
 export class Registry {
-	readonly #index = new Map<string, number>()
+	readonly #index: Map<string, number>
 
-	constructor(readonly entries: readonly RegistryEntry[]) {
-		entries.forEach((entry, i) => this.#index.set(entry.name, i))
-		entries.forEach((entry, i) => {
-			for (const alias of entry.model_aliases ?? []) if (!this.#index.has(alias)) this.#index.set(alias, i)
-		})
+	/** @param index names and aliases to positions, when the caller has it already ({@link indexEntries}) */
+	constructor(
+		readonly entries: readonly RegistryEntry[],
+		index?: Map<string, number>
+	) {
+		this.#index = index ?? indexEntries(entries).index
 	}
 
 	/**
@@ -79,9 +80,10 @@ export function parseRegistry(text: string, path: string): Registry {
 	const problems: string[] = []
 	raw.forEach((item, i) => problems.push(...entryProblems(item, i)))
 	// Clashes are reported beside the other problems, so one run lists everything to fix.
-	problems.push(...duplicateProblems(raw))
+	const { index, problems: clashes } = indexEntries(raw)
+	problems.push(...clashes)
 	if (problems.length) throw new RegistryInvalid(path, problems)
-	return new Registry(raw as RegistryEntry[])
+	return new Registry(raw as RegistryEntry[], index)
 }
 
 /**
@@ -243,34 +245,43 @@ function preview(value: unknown): string {
  * @returns one message per clash, naming both entries
  */
 export function duplicateProblems(entries: readonly unknown[]): string[] {
+	return indexEntries(entries).problems
+}
+
+/**
+ * Names, then aliases, to the position of their entry, and one message per clash (naming both entries):
+ * the lookup index and the duplicate check in one pass. The first owner of a name or alias keeps it.
+ */
+export function indexEntries(entries: readonly unknown[]): { index: Map<string, number>; problems: string[] } {
 	// Entries may be invalid here (parse reports every problem at once): only string names and aliases count.
 	const nameOf = (e: unknown) => (isObject(e) && typeof e['name'] === 'string' ? e['name'] : undefined)
-	const aliasesOf = (e: unknown) =>
-		isObject(e) && Array.isArray(e['model_aliases']) ? e['model_aliases'].filter((a): a is string => typeof a === 'string') : []
 	const problems: string[] = []
-	const owner = new Map<string, number>()
-	entries.forEach((entry, i) => {
-		const name = nameOf(entry)
-		if (name === undefined) return
-		const j = owner.get(name)
+	const index = new Map<string, number>()
+	for (let i = 0; i < entries.length; i++) {
+		const name = nameOf(entries[i])
+		if (name === undefined) continue
+		const j = index.get(name)
 		if (j !== undefined) problems.push(`duplicate name ${JSON.stringify(name)}: entries ${j} and ${i}`)
-		else owner.set(name, i)
-	})
-	const aliasOwner = new Map<string, number>()
-	entries.forEach((entry, i) => {
+		else index.set(name, i)
+	}
+	for (let i = 0; i < entries.length; i++) {
+		const entry = entries[i]
+		const aliases = isObject(entry) ? entry['model_aliases'] : undefined
+		if (!Array.isArray(aliases) || aliases.length === 0) continue
 		const name = nameOf(entry)
-		for (const alias of new Set(aliasesOf(entry))) {
-			if (alias === name) continue
-			const j = owner.get(alias) ?? aliasOwner.get(alias)
-			if (j !== undefined && j !== i) {
+		for (const alias of aliases.length === 1 ? aliases : new Set(aliases)) {
+			if (typeof alias !== 'string' || alias === name) continue
+			const j = index.get(alias)
+			if (j === undefined) index.set(alias, i)
+			else if (j !== i) {
 				problems.push(
 					`alias ${JSON.stringify(alias)} of entry ${i} (${JSON.stringify(name)}) is already the name or ` +
 						`an alias of entry ${j} (${JSON.stringify(nameOf(entries[j]))})`
 				)
-			} else aliasOwner.set(alias, i)
+			}
 		}
-	})
-	return problems
+	}
+	return { index, problems }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
