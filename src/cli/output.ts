@@ -78,6 +78,11 @@ export class Output {
 		this.io.stdout(text + '\n')
 	}
 
+	/** A line for the operator on stderr (what a long-running command is doing), never a result. */
+	note(message: string): void {
+		this.io.stderr(`imageworks-loader: ${message}\n`)
+	}
+
 	error(message: string): void {
 		this.io.stderr(`${this.#colour ? '\x1b[31merror\x1b[39m' : 'error'}: ${message}\n`)
 	}

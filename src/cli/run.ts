@@ -26,7 +26,9 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
 	registerObserveCommands(cli, ctx, (code) => {
 		exitCode = code
 	})
-	registerServeCommand(cli, ctx)
+	registerServeCommand(cli, ctx, (code) => {
+		exitCode = code
+	})
 	cli.help()
 	cli.version(`${VERSION} (commit ${COMMIT})`)
 

@@ -35,6 +35,14 @@ export interface HashOptions {
 /** Below this many bytes in all, a child process is not worth starting (each costs a few milliseconds). */
 const INLINE_BELOW = 64 << 20
 
+/** Every hashing child alive in this process, for {@link stopHashing}. */
+const live = new Set<Bun.Subprocess>()
+
+/** Stop every hashing child now (a server shutting down): the hashes they were computing fail. */
+export function stopHashing(): void {
+	for (const child of live) child.kill()
+}
+
 /** How to start a hashing child: the binary itself, or from source `bun src/main.ts`. */
 function childCommand(): string[] {
 	if (import.meta.url.startsWith('file:///$bunfs/')) {
@@ -132,6 +140,8 @@ function hashInChildren(jobs: HashJob[], count: number, onProgress?: (bytes: num
 		const start = () => {
 			const child = Bun.spawn(command, { stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' })
 			children.push(child)
+			live.add(child)
+			void child.exited.then(() => live.delete(child))
 			let current: number | undefined
 			const feed = () => {
 				if (next >= jobs.length) {

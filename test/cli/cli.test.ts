@@ -11,7 +11,7 @@ import { cleanEnv, runBinary, type RunResult } from '../helpers/binary.ts'
 import { BINARY, ROOT } from '../helpers/paths.ts'
 import { readJson, tempDir, world } from '../helpers/registry.ts'
 
-const COMMANDS = ['list', 'select', 'verify', 'lock', 'unlock', 'probe-vision', 'bench', 'metrics', 'serve']
+const COMMANDS = ['list', 'select', 'verify', 'lock', 'unlock', 'probe-vision', 'bench', 'metrics', 'serve', 'health']
 const SCRIPT = Bun.which('script')
 const ESC = '\x1b['
 

@@ -3,6 +3,7 @@ import type { CAC } from 'cac'
 import { isIP } from 'node:net'
 import type { CommandContext, GlobalOptions } from '../context.ts'
 import { UsageError } from '../errors.ts'
+import type { Deps } from '../../core/service.ts'
 
 interface ServeOptions extends GlobalOptions {
 	host: string
@@ -12,6 +13,26 @@ interface ServeOptions extends GlobalOptions {
 
 export const DEFAULT_PORT = 8765
 
+/** How long requests in flight get to finish after SIGTERM or SIGINT before they are cut, in ms. */
+const GRACE_MS = 4000
+
+/**
+ * Stop listening, let requests in flight (and the registry writes inside them) finish, then close the
+ * state database. A request still running after {@link GRACE_MS} (a verify of a huge model) is cut and its
+ * hashing children stopped, so the process always exits within about five seconds.
+ */
+async function shutDown(server: { stop(force?: boolean): Promise<void> }, deps: Deps): Promise<void> {
+	const { stopHashing } = await import('../../core/hashing.ts') // loaded here: --help never pays for it
+	const force = setTimeout(() => {
+		stopHashing()
+		void server.stop(true)
+	}, GRACE_MS)
+	await server.stop()
+	clearTimeout(force)
+	stopHashing()
+	deps.state.close()
+}
+
 function isLoopback(host: string): boolean {
 	const h = host.replace(/^\[|\]$/g, '')
 	if (h === 'localhost') return true
@@ -19,7 +40,7 @@ function isLoopback(host: string): boolean {
 	return h === '::1'
 }
 
-export function registerServeCommand(cli: CAC, ctx: CommandContext): void {
+export function registerServeCommand(cli: CAC, ctx: CommandContext, setExitCode: (code: number) => void): void {
 	cli
 		.command('serve', 'Serve the HTTP API (docs at /swagger)')
 		.option('--host <host>', 'Address to bind', { default: '127.0.0.1' })
@@ -43,17 +64,46 @@ export function registerServeCommand(cli: CAC, ctx: CommandContext): void {
 			const app = createApp({ ...deps, inlineHashBelow: 0 }).listen({ hostname: host, port })
 			const server = app.server
 			if (!server) throw new Error('the server did not start')
-			ctx.out.line(
-				`imageworks-loader serving ${deps.settings.registryPath} on http://${host.includes(':') ? `[${host}]` : host}:${server.port} (docs: /swagger)`
-			)
-			await new Promise<void>((resolve) => {
-				const stop = () => {
-					process.off('SIGINT', stop)
-					process.off('SIGTERM', stop)
-					void server.stop().then(() => resolve())
+			const base = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`
+			ctx.out.line(`imageworks-loader serving ${deps.settings.registryPath} on ${base} (docs: ${base}/swagger)`)
+			const signal = await new Promise<string>((resolve) => {
+				const stop = (name: string) => {
+					process.off('SIGINT', onInt)
+					process.off('SIGTERM', onTerm)
+					resolve(name)
 				}
-				process.on('SIGINT', stop)
-				process.on('SIGTERM', stop)
+				const onInt = () => stop('SIGINT')
+				const onTerm = () => stop('SIGTERM')
+				process.on('SIGINT', onInt)
+				process.on('SIGTERM', onTerm)
 			})
+			ctx.out.note(`${signal}: refusing new connections, finishing the requests in flight`)
+			await shutDown(server, deps)
+			ctx.out.note('stopped')
+		})
+
+	cli
+		.command('health', 'Ask a running server whether it is healthy (exit 0) or not (exit 1): for container health checks')
+		.option('--url <url>', 'The server', { default: `http://127.0.0.1:${DEFAULT_PORT}` })
+		.option('--timeout <seconds>', 'Give up after this long', { default: 3 })
+		.example((bin) => `  $ ${bin} health
+  $ ${bin} health --url http://10.0.0.5:8765`)
+		.action(async (options: { url: string; timeout: string | number }) => {
+			const seconds = Number(options.timeout)
+			if (!(seconds > 0)) throw new UsageError(`--timeout ${options.timeout} is not a number of seconds`)
+			const url = `${String(options.url).replace(/\/+$/, '')}/healthz`
+			try {
+				const res = await fetch(url, { signal: AbortSignal.timeout(seconds * 1000) })
+				const body = (await res.json().catch(() => ({}))) as { status?: string; reason?: string }
+				if (res.status === 200 && body.status === 'ok') {
+					ctx.out.line('ok')
+					return
+				}
+				ctx.out.error(`${url} answered ${res.status} ${body.status ?? ''}${body.reason ? `: ${body.reason}` : ''}`.trim())
+			} catch (error) {
+				const why = (error as Error).name === 'TimeoutError' ? `no answer within ${seconds} s` : (error as Error).message
+				ctx.out.error(`${url} is not answering (${why}). Is "imageworks-loader serve" running there?`)
+			}
+			setExitCode(1)
 		})
 }
