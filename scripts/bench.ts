@@ -2,7 +2,7 @@
  * Benchmarks of the compiled binary, each figure beside a baseline measured in the same run, with its goal
  * (issue 11). Sections: hashing (against the CPU's own SHA-256 limit, openssl and cat), api (wrk against
  * nginx and a bare Bun.serve), registry (load against JSON.parse, growth to 100k entries, cold commands
- * against jq, cold writes).
+ * against jq, cold writes), gateway (added latency, streamed tokens/s and memory against the backend direct).
  *
  *     npm run bench                          # everything, once
  *     bun scripts/bench.ts --repeat 3        # three rounds: the median and the spread of each figure
@@ -14,6 +14,7 @@
 import { cpus, release, totalmem } from 'node:os'
 import { existsSync, mkdirSync } from 'node:fs'
 import { apiBench } from './bench/api.ts'
+import { gatewayBench } from './bench/gateway.ts'
 import { hashingBench } from './bench/hashing.ts'
 import { BINARY, DATA, type Row, median } from './bench/lib.ts'
 import { registryBench } from './bench/registry.ts'
@@ -25,8 +26,8 @@ const option = (name: string) => {
 }
 const quick = argv.includes('--quick')
 const repeat = Number(option('--repeat') ?? 1)
-const only = new Set((option('--only') ?? 'hashing,api,registry').split(','))
-const sections: Record<string, (o: { quick: boolean }) => Promise<Row[]>> = { hashing: hashingBench, api: apiBench, registry: registryBench }
+const only = new Set((option('--only') ?? 'hashing,api,registry,gateway').split(','))
+const sections: Record<string, (o: { quick: boolean }) => Promise<Row[]>> = { hashing: hashingBench, api: apiBench, registry: registryBench, gateway: gatewayBench }
 for (const name of only) if (!sections[name]) throw new Error(`unknown section ${name}: choose from ${Object.keys(sections).join(', ')}`)
 if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run "npm run build" first`)
 mkdirSync(DATA, { recursive: true })

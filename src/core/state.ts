@@ -90,6 +90,12 @@ CREATE TABLE IF NOT EXISTS registry_layout (
 );
 `
 
+/**
+ * The `source` of a sample whose request failed (the gateway records those too): kept in the history,
+ * left out of the rolling window, whose figures describe answers.
+ */
+export const FAILED_SOURCE = 'gateway_failed'
+
 /** `configs/model_registry.json` -> `configs/model_registry.state.sqlite`. */
 export function statePathFor(registryPath: string): string {
 	const name = basename(registryPath)
@@ -287,7 +293,7 @@ export class StateDb implements WriteLock {
 	recentSamples(model: string, window: number): Sample[] {
 		if (!this.#db && !existsSync(this.path)) return []
 		const rows = this.#open()
-			.query('SELECT ttft_ms, tokens_generated, duration_ms, at FROM samples WHERE model = ? ORDER BY id DESC LIMIT ?')
+			.query(`SELECT ttft_ms, tokens_generated, duration_ms, at FROM samples WHERE model = ? AND source != '${FAILED_SOURCE}' ORDER BY id DESC LIMIT ?`)
 			.all(model, window) as { ttft_ms: number; tokens_generated: bigint | number; duration_ms: number; at: number }[]
 		return rows.reverse().map((r) => ({ ttftMs: Number(r.ttft_ms), tokensGenerated: Number(r.tokens_generated), durationMs: Number(r.duration_ms), at: Number(r.at) }))
 	}

@@ -9,7 +9,9 @@ import { Elysia, ValidationError } from 'elysia'
 import { InvalidName, LoaderError } from '../core/errors.ts'
 import { nameProblem } from '../core/names.ts'
 import type { Deps } from '../core/service.ts'
+import { openaiErrorResponse } from '../core/gateway.ts'
 import { docs } from './docs.ts'
+import { gatewayRoutes } from './routes/gateway.ts'
 import { HttpError, errorResponse, httpErrorResponse, invalidRequest, malformedBody, redact, statusFor } from './errors.ts'
 import { healthRoutes } from './routes/health.ts'
 import { integrityRoutes } from './routes/integrity.ts'
@@ -51,6 +53,30 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
 			`Request body is over the ${Math.floor(maxBodyBytes / (1 << 20))} MiB limit. Send a smaller body`
 		)
 
+	/** The answer to a request refused before routing (no or wrong token, a body over the limit), if any. */
+	const refusal = (request: Request): Response | undefined => {
+		if (tokenDigest && !authorised(request, tokenDigest)) {
+			const path = pathOf(request.url)
+			if (!OPEN_PATHS.has(path)) {
+				// Who knocked, for the operator; never the credentials they sent. (The app's server, not the
+				// context's: asking the context for `server` makes Elysia add a getter to every request.)
+				const client = app.server?.requestIP(request)?.address ?? 'unknown client'
+				log(`rejected ${request.method} ${path} from ${client}: missing or wrong bearer token`)
+				return errorResponse(
+					401,
+					{ error: 'unauthorized', message: 'Missing or wrong bearer token. Send "Authorization: Bearer <IMAGEWORKS_API_TOKEN>"' },
+					{ 'www-authenticate': 'Bearer' }
+				)
+			}
+		}
+		const declared = Number(request.headers.get('content-length') ?? '0')
+		if (declared > maxBodyBytes) {
+			const error = tooLarge()
+			return errorResponse(error.status, { error: error.code, message: error.message }, { connection: 'close' })
+		}
+		return undefined
+	}
+
 	const app = new Elysia({
 		// Request schemas say additionalProperties: false; without this Elysia would drop unknown fields silently.
 		normalize: false,
@@ -63,28 +89,12 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
 	})
 		.onError(({ code, error, request }) => {
 			countViolations(counters, (error as { cause?: unknown })?.cause ?? error)
-			return toResponse(app, deps, { code, error, request, log })
+			const response = toResponse(app, deps, { code, error, request, log })
+			return pathOf(request.url).startsWith(GATEWAY_PREFIX) ? openaiShaped(response) : response
 		})
 		.onRequest(({ request }) => {
-			if (tokenDigest && !authorised(request, tokenDigest)) {
-				const path = pathOf(request.url)
-				if (!OPEN_PATHS.has(path)) {
-					// Who knocked, for the operator; never the credentials they sent. (The app's server, not the
-					// context's: asking the context for `server` makes Elysia add a getter to every request.)
-					const client = app.server?.requestIP(request)?.address ?? 'unknown client'
-					log(`rejected ${request.method} ${path} from ${client}: missing or wrong bearer token`)
-					return errorResponse(
-						401,
-						{ error: 'unauthorized', message: 'Missing or wrong bearer token. Send "Authorization: Bearer <IMAGEWORKS_API_TOKEN>"' },
-						{ 'www-authenticate': 'Bearer' }
-					)
-				}
-			}
-			const declared = Number(request.headers.get('content-length') ?? '0')
-			if (declared > maxBodyBytes) {
-				const error = tooLarge()
-				return errorResponse(error.status, { error: error.code, message: error.message }, { connection: 'close' })
-			}
+			const refused = refusal(request)
+			if (refused) return pathOf(request.url).startsWith(GATEWAY_PREFIX) ? openaiShaped(refused) : refused
 		})
 		.onParse(async ({ request, contentType }) => {
 			// null (not undefined) for "no body": undefined would hand the request to Elysia's own JSON parser.
@@ -114,11 +124,26 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
 		.use(integrityRoutes(deps, counters))
 		.use(probeRoutes(deps, counters))
 		.use(metricsRoutes(deps, counters))
+		.use(gatewayRoutes(deps, counters, log))
 		.use(promRoutes(prom.registry))
 	return app
 }
 
 export type App = ReturnType<typeof createApp>
+
+/** Where the OpenAI-compatible gateway lives: its errors are in OpenAI's shape, which OpenAI clients parse. */
+const GATEWAY_PREFIX = '/openai/'
+
+/** One of our error envelopes (`{"detail": {error, message}}`) as OpenAI's `{"error": {message, type, code}}`. */
+async function openaiShaped(response: Response): Promise<Response> {
+	const { detail } = (await response.json()) as { detail: { error: string; message: string } }
+	const headers: Record<string, string> = {}
+	for (const name of ['allow', 'www-authenticate', 'connection']) {
+		const value = response.headers.get(name)
+		if (value) headers[name] = value
+	}
+	return openaiErrorResponse(response.status, detail.error, detail.message, headers)
+}
 
 /** The path of a request URL, without building a URL object (this runs on every request). */
 function pathOf(url: string): string {

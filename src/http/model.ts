@@ -137,6 +137,30 @@ const COMMON: Record<number, string> = {
 	503: 'the registry is invalid or busy; reads keep serving the last good copy'
 }
 
+/** The gateway's errors (`/openai/v1/*`) are in OpenAI's shape, which OpenAI clients parse. */
+export const OpenAIErrorBody = Type.Object(
+	{
+		error: Type.Object(
+			{
+				message: Type.String({ description: 'What failed, where, and what to do next.' }),
+				type: Type.String({ description: 'invalid_request_error, authentication_error or api_error.' }),
+				code: Type.String({ description: 'A stable machine code, e.g. model_not_found, model_not_capable, backend_timeout.' })
+			},
+			{ additionalProperties: true }
+		)
+	},
+	{ description: 'Every gateway error has this shape (OpenAI\'s).' }
+)
+
+/** The OpenAPI `responses` of a gateway route: its errors in OpenAI's shape, with the common ones. */
+export function openaiResponses(ok: string, errors: Record<number, string>): Record<string, { description: string; content?: unknown }> {
+	const out: Record<string, { description: string; content?: unknown }> = { 200: { description: ok } }
+	for (const [status, description] of Object.entries({ ...COMMON, ...errors })) {
+		out[status] = { description, content: { 'application/json': { schema: OpenAIErrorBody } } }
+	}
+	return out
+}
+
 /** What a route that reads a JSON body answers besides: a body that is not JSON at all. */
 export const BODY_ERRORS: Record<number, string> = { 400: 'the request body is not valid JSON' }
 

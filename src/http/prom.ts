@@ -5,7 +5,9 @@
  * reports the same), and this server's own request counts by operation and outcome, and lock violations.
  */
 import { Elysia } from 'elysia'
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { GatewayRecord } from '../core/gateway.ts'
+import { throughput } from '../core/metrics.ts'
 import { LoaderError, LockViolation } from '../core/errors.ts'
 import { allMetrics } from '../core/metrics-service.ts'
 import type { Deps } from '../core/service.ts'
@@ -15,6 +17,8 @@ export interface Counters {
 	/** Run `work` and count it by operation and outcome: `ok`, or the code of the loader error it failed with. */
 	counted<T>(operation: 'select' | 'verify' | 'probe_vision' | 'bench', work: () => T): T
 	lockViolation(): void
+	/** Count and time one gateway request (core/gateway.ts). */
+	gatewayRequest(record: GatewayRecord): void
 }
 
 /** The registry of metric families and the counters routes bump. */
@@ -32,6 +36,26 @@ export function createProm(deps: Deps): { registry: Registry; counters: Counters
 			this.reset()
 			for (const { operation, outcome, count } of operationCounts.values()) this.inc({ operation, outcome }, count)
 		}
+	})
+	const gatewayRequests = new Counter({
+		name: 'imageworks_gateway_requests_total',
+		help: 'Requests the OpenAI-compatible gateway carried, by registry model and the status the client got.',
+		labelNames: ['model', 'status'],
+		registers: [registry]
+	})
+	const gatewayTtft = new Histogram({
+		name: 'imageworks_gateway_ttft_seconds',
+		help: 'Time to first token of the gateway requests that succeeded (the whole answer when not streamed).',
+		labelNames: ['model'],
+		buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+		registers: [registry]
+	})
+	const gatewayThroughput = new Histogram({
+		name: 'imageworks_gateway_tokens_per_second',
+		help: 'Decode throughput of the gateway requests that succeeded, tokens per second after the first.',
+		labelNames: ['model'],
+		buckets: [1, 5, 10, 20, 40, 80, 160, 320, 640, 1280],
+		registers: [registry]
 	})
 	const violations = new Counter({
 		name: 'imageworks_lock_violations_total',
@@ -100,7 +124,15 @@ export function createProm(deps: Deps): { registry: Registry; counters: Counters
 					}
 				) as T // a promise of the same value
 			},
-			lockViolation: () => violations.inc()
+			lockViolation: () => violations.inc(),
+			gatewayRequest(record) {
+				const model = record.model ?? '(unresolved)'
+				gatewayRequests.inc({ model, status: String(record.status) })
+				if (record.outcome !== 'ok' || !record.model) return
+				if (record.ttftMs !== null) gatewayTtft.observe({ model }, record.ttftMs / 1000)
+				const tps = throughput({ ttftMs: record.ttftMs ?? record.durationMs, tokensGenerated: record.tokens ?? 0, durationMs: record.durationMs, at: 0 })
+				if (tps !== null) gatewayThroughput.observe({ model }, tps)
+			}
 		}
 	}
 }

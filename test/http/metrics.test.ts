@@ -340,7 +340,8 @@ describe('GET /metrics', () => {
 				{ name: 'imageworks_probe_outcomes', labels: { model: 'm', outcome: 'verified' }, value: 1 }
 			]
 		})
-		expect([...families.values()].map((f) => f.type)).toEqual(['counter', 'counter', 'gauge', 'gauge', 'gauge', 'gauge', 'gauge', 'gauge'])
+		// operations, gateway requests, TTFT and throughput histograms, lock violations, then the gauges
+		expect([...families.values()].map((f) => f.type)).toEqual(['counter', 'counter', 'histogram', 'histogram', 'counter', 'gauge', 'gauge', 'gauge', 'gauge', 'gauge', 'gauge'])
 	})
 
 	test('a scrape while the registry is broken still answers', async () => {

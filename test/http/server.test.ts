@@ -158,8 +158,12 @@ describe('API docs', () => {
 		expect(documented.sort()).toEqual([
 			'get /healthz',
 			'get /metrics',
+			'get /openai/v1/models',
 			'get /v1/models',
 			'get /v1/models/{name}/metrics',
+			'post /openai/v1/chat/completions',
+			'post /openai/v1/completions',
+			'post /openai/v1/embeddings',
 			'post /v1/models/{name}/bench',
 			'post /v1/models/{name}/lock',
 			'post /v1/models/{name}/metrics',
@@ -180,6 +184,9 @@ describe('API docs', () => {
 		expect(statuses('post', '/v1/verify')).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '503'])
 		expect(statuses('post', '/v1/models/{name}/lock')).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '503'])
 		expect(statuses('post', '/v1/models/{name}/unlock')).toEqual(['200', '400', '401', '404', '413', '415', '422', '503'])
+		for (const route of ['chat/completions', 'completions', 'embeddings']) {
+			expect(statuses('post', `/openai/v1/${route}`)).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '502', '503', '504'])
+		}
 
 		// Every error response says what it means and has the one error envelope.
 		for (const [path, ops] of Object.entries(doc.paths)) {
@@ -192,10 +199,13 @@ describe('API docs', () => {
 				for (const [status, response] of Object.entries<any>(op.responses)) {
 					if (status === '200' || path === '/healthz') continue
 					const schema = response.content?.['application/json']?.schema
-					expect({ route: `${method} ${path} ${status}`, description: typeof response.description, required: schema?.properties?.detail?.required }).toEqual({
+					// the gateway's errors are in OpenAI's shape; everything else has the loader's envelope
+					const openai = path.startsWith('/openai/')
+					const required = openai ? schema?.properties?.error?.required : schema?.properties?.detail?.required
+					expect({ route: `${method} ${path} ${status}`, description: typeof response.description, required }).toEqual({
 						route: `${method} ${path} ${status}`,
 						description: 'string',
-						required: ['error', 'message']
+						required: openai ? ['message', 'type', 'code'] : ['error', 'message']
 					})
 				}
 			}
