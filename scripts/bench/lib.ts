@@ -176,10 +176,13 @@ export function wrkPostScript(path: string, body: string): string {
 	return path
 }
 
-/** A process started in the background, killed at the end of the scope. */
+/**
+ * A process started in the background, stopped with SIGTERM at the end of the scope (not SIGKILL: nginx's
+ * master must live long enough to stop its workers, which SIGKILL would leave behind).
+ */
 export function background(cmd: string[], options: { cwd?: string } = {}): { proc: Bun.Subprocess; [Symbol.dispose](): void } {
 	const proc = Bun.spawn(cmd, { cwd: options.cwd, stdout: 'ignore', stderr: 'ignore' })
-	return { proc, [Symbol.dispose]: () => proc.kill('SIGKILL') }
+	return { proc, [Symbol.dispose]: () => proc.kill('SIGTERM') }
 }
 
 /** Wait until `url` answers. */
