@@ -37,24 +37,32 @@ export async function runHashChild(): Promise<void> {
 		// not permitted here: hash at the normal priority
 	}
 	const parent = process.ppid
+	await eachLine(Bun.stdin.stream(), (line) => {
+		const { id, path } = JSON.parse(line) as HashRequest
+		try {
+			const sha256 = hashFileMapped(path, (progress) => {
+				if (process.ppid !== parent) process.exit(1) // orphaned: nobody wants this digest any more
+				send({ id, progress })
+			})
+			send({ id, sha256 })
+		} catch (error) {
+			const err = error as NodeJS.ErrnoException
+			send({ id, error: { code: err.code ?? 'EIO', message: err.message } })
+		}
+	})
+}
+
+/** Calls `onLine` with each line of `stream`, as it arrives: both ends of the hashing protocol read lines. */
+export async function eachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
 	const decoder = new TextDecoder()
 	let buffered = ''
-	for await (const chunk of Bun.stdin.stream()) {
+	for await (const chunk of stream) {
 		buffered += decoder.decode(chunk, { stream: true })
 		let newline: number
 		while ((newline = buffered.indexOf('\n')) >= 0) {
-			const { id, path } = JSON.parse(buffered.slice(0, newline)) as HashRequest
+			const line = buffered.slice(0, newline)
 			buffered = buffered.slice(newline + 1)
-			try {
-				const sha256 = hashFileMapped(path, (progress) => {
-					if (process.ppid !== parent) process.exit(1) // orphaned: nobody wants this digest any more
-					send({ id, progress })
-				})
-				send({ id, sha256 })
-			} catch (error) {
-				const err = error as NodeJS.ErrnoException
-				send({ id, error: { code: err.code ?? 'EIO', message: err.message } })
-			}
+			onLine(line)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { hashFileSync } from './hash-file.ts'
 import { HASH_CHILD_ARG } from './hash-child-arg.ts'
-import type { HashReply } from './hash-child.ts'
+import { type HashReply, eachLine } from './hash-child.ts'
 
 /** A file to hash: where to read it and how big it is (to hand out the biggest first). */
 export interface HashJob {
@@ -107,20 +107,6 @@ function childDied(job: HashJob, child: Bun.Subprocess): HashReadError {
 	if (child.signalCode === 'SIGBUS') return new HashReadError(job.path, 'ECHANGED', `${job.abspath} shrank while it was being hashed`)
 	const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`
 	return new HashReadError(job.path, 'EIO', `the hashing process ended unexpectedly (${how})`)
-}
-
-/** Calls `onLine` with each line of `stream`, as it arrives. */
-async function eachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-	const decoder = new TextDecoder()
-	let buffered = ''
-	for await (const chunk of stream) {
-		buffered += decoder.decode(chunk, { stream: true })
-		let newline: number
-		while ((newline = buffered.indexOf('\n')) >= 0) {
-			onLine(buffered.slice(0, newline))
-			buffered = buffered.slice(newline + 1)
-		}
-	}
 }
 
 function hashInChildren(jobs: HashJob[], count: number, onProgress?: (bytes: number) => void): Promise<Map<string, string>> {
