@@ -165,10 +165,16 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 	const onClientGone = () => upstream.abort(new DOMException('the client went away', 'AbortError'))
 	options.signal.addEventListener('abort', onClientGone, { once: true })
 	let timedOut = false
-	let timer = setTimeout(() => {
-		timedOut = true
-		upstream.abort(new DOMException('timeout', 'TimeoutError'))
-	}, options.timeout * 1000)
+	let timer: ReturnType<typeof setTimeout> | undefined
+	/** (Re)start the timeout: for the answer to start, and again after each streamed chunk. */
+	const arm = () => {
+		clearTimeout(timer)
+		timer = setTimeout(() => {
+			timedOut = true
+			upstream.abort(new DOMException('timeout', 'TimeoutError'))
+		}, options.timeout * 1000)
+	}
+	arm()
 	const finish = (record: Pick<GatewayRecord, 'status' | 'ttftMs' | 'durationMs' | 'tokens' | 'bytesOut' | 'outcome' | 'error'>) => {
 		clearTimeout(timer)
 		options.signal.removeEventListener('abort', onClientGone)
@@ -178,6 +184,10 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 		const response = openaiErrorResponse(status, code, message)
 		finish({ status, ttftMs: null, durationMs: performance.now() - started, tokens: null, bytesOut: 0, outcome: 'failed', error: code })
 		return response
+	}
+	const clientGone = (): Response => {
+		finish({ status: 499, ttftMs: null, durationMs: performance.now() - started, tokens: null, bytesOut: 0, outcome: 'client_closed' })
+		return new Response(null, { status: 499 })
 	}
 
 	let response: Response
@@ -189,10 +199,7 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 			signal: upstream.signal
 		})
 	} catch (error) {
-		if (options.signal.aborted) {
-			finish({ status: 499, ttftMs: null, durationMs: performance.now() - started, tokens: null, bytesOut: 0, outcome: 'client_closed' })
-			return new Response(null, { status: 499 })
-		}
+		if (options.signal.aborted) return clientGone()
 		if (timedOut) return fail(504, 'backend_timeout', `The server of ${selection.name} at ${selection.endpoint} did not answer within ${options.timeout} s`)
 		return fail(502, 'backend_unavailable', `The server of ${selection.name} at ${selection.endpoint} cannot be reached (${(error as Error).message})`)
 	}
@@ -202,10 +209,7 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 		try {
 			text = await response.text()
 		} catch {
-			if (options.signal.aborted) {
-				finish({ status: 499, ttftMs: null, durationMs: performance.now() - started, tokens: null, bytesOut: 0, outcome: 'client_closed' })
-				return new Response(null, { status: 499 })
-			}
+			if (options.signal.aborted) return clientGone()
 			if (timedOut) return fail(504, 'backend_timeout', `The server of ${selection.name} did not finish its answer within ${options.timeout} s`)
 			return fail(502, 'backend_unavailable', `The server of ${selection.name} broke off its answer`)
 		}
@@ -308,11 +312,7 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 					controller.close()
 					return end('ok', 200)
 				}
-				clearTimeout(timer)
-				timer = setTimeout(() => {
-					timedOut = true
-					upstream.abort(new DOMException('timeout', 'TimeoutError'))
-				}, options.timeout * 1000)
+				arm()
 				buffered += decoder.decode(result.value, { stream: true })
 				let out = ''
 				let boundary: RegExpExecArray | null
@@ -329,8 +329,7 @@ export async function forward(route: GatewayRoute, body: Record<string, unknown>
 			}
 		},
 		cancel() {
-			// the client went away: stop the backend's work at once
-			upstream.abort(new DOMException('the client went away', 'AbortError'))
+			onClientGone() // stop the backend's work at once
 			void reader.cancel().catch(() => undefined)
 			end('client_closed', 499)
 		}
