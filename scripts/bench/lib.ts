@@ -6,6 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
+import { percentile } from '../../src/core/metrics.ts'
 
 export const ROOT = join(import.meta.dir, '..', '..')
 export const BINARY = join(ROOT, 'dist', 'imageworks-loader')
@@ -27,16 +28,10 @@ export interface Row {
 	met: boolean
 }
 
-export const median = (xs: readonly number[]): number => {
-	const s = [...xs].sort((a, b) => a - b)
-	const mid = s.length >> 1
-	return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
-}
+/** The median, by the core's percentile (linear interpolation), as the load test and metrics use it. */
+export const median = (xs: readonly number[]): number => percentile(xs, 50)
 
-export const percentile = (xs: readonly number[], p: number): number => {
-	const s = [...xs].sort((a, b) => a - b)
-	return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number
-}
+export { percentile }
 
 /** Wall time of a command in milliseconds; throws with its stderr if it fails. */
 export function run(cmd: string[], options: { env?: Record<string, string> } = {}): number {
